@@ -1,0 +1,27 @@
+# Two entry points for a fresh machine (Debian, Python 3.11, no GPU):
+#   make run    set up .venv and run the workflow on config.yaml
+#   make test   set up .venv and run the test suite
+PYTHON ?= python3
+VENV := .venv
+CORES ?= 2
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,116 @@
+"""Inference backend on Hugging Face transformers: one base model, optional
+per-stage LoRA adapters, greedy generation and exact choice probabilities."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .models import load_tokenizer
+from .prompts import record_messages
+
+
+def quantization_config(quantization: dict | None):
+    """bitsandbytes settings from a variant's `quantization` block (None: full precision)."""
+    if not quantization:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quantization["bits"] == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quantization.get("quant_type", "nf4"),
+                              bnb_4bit_use_double_quant=quantization.get("double_quant", True),
+                              bnb_4bit_compute_dtype=getattr(torch, quantization.get("compute_dtype", "float32")))
+
+
+def load_causal_lm(model_dir: str | Path, quantization: dict | None = None, trust_remote_code: bool = False):
+    from transformers import AutoModelForCausalLM
+
+    options = {"dtype": torch.float32, "trust_remote_code": trust_remote_code}
+    config = quantization_config(quantization)
+    if config is not None:
+        options.update(quantization_config=config, device_map="cpu" if not torch.cuda.is_available() else "auto")
+    return AutoModelForCausalLM.from_pretrained(str(model_dir), **options)
+
+
+class HFBackend:
+    """`adapters` maps a stage name to a PEFT adapter folder; a stage without one
+    runs on the base model."""
+
+    def __init__(self, model_dir: str | Path, adapters: dict[str, str] | None = None,
+                 quantization: dict | None = None, batch_size: int = 8, max_input_tokens: int = 2048):
+        self.tokenizer = load_tokenizer(model_dir)
+        self.tokenizer.padding_side = "left"
+        model = load_causal_lm(model_dir, quantization)
+        self.adapters = {stage: path for stage, path in (adapters or {}).items() if path}
+        if self.adapters:
+            from peft import PeftModel
+
+            stages = list(self.adapters)
+            model = PeftModel.from_pretrained(model, self.adapters[stages[0]], adapter_name=stages[0])
+            for stage in stages[1:]:
+                model.load_adapter(self.adapters[stage], adapter_name=stage)
+        self.model = model.eval()
+        self.stage: str | None = None
+        self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
+
+    def use(self, stage: str | None) -> "HFBackend":
+        self.stage = stage
+        if stage in self.adapters:
+            self.model.set_adapter(stage)
+        return self
+
+    def _context(self):
+        """Run on the base weights when the active stage has no adapter."""
+        if self.adapters and self.stage not in self.adapters:
+            return self.model.disable_adapter()
+        return torch.no_grad()
+
+    def prompt(self, messages: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def encode(self, texts: list[str]) -> dict:
+        return self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
+                              max_length=self.max_input_tokens, add_special_tokens=False)
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], max_new_tokens: int) -> list[str]:
+        outputs = []
+        with self._context():
+            for start in range(0, len(prompts), self.batch_size):
+                batch = self.encode(prompts[start:start + self.batch_size])
+                tokens = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                             pad_token_id=self.tokenizer.pad_token_id)
+                new = tokens[:, batch["input_ids"].shape[1]:]
+                outputs += [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+        return outputs
+
+    def generate_records(self, records: list[dict], max_new_tokens: int) -> list[str]:
+        return self.generate([self.prompt(record_messages(r)) for r in records], max_new_tokens)
+
+    @torch.no_grad()
+    def choice_probabilities(self, prompts: list[str], choices: list[str]) -> list[dict[str, float]]:
+        """P(choice | prompt) renormalized over `choices`, from the summed token
+        log-probabilities of each whole choice (prompt and choice tokenized apart,
+        so no token straddles the boundary)."""
+        choice_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        results = []
+        with self._context():
+            for prompt in prompts:
+                prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-self.max_input_tokens:]
+                rows = [prompt_ids + ids for ids in choice_ids]
+                width = max(len(r) for r in rows)
+                pad = self.tokenizer.pad_token_id
+                input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+                attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+                log_probs = torch.log_softmax(self.model(input_ids=input_ids, attention_mask=attention).logits.float(), -1)
+                scores = []
+                for row, ids in enumerate(choice_ids):
+                    positions = torch.arange(width - len(ids), width)  # the choice's tokens
+                    scores.append(log_probs[row, positions - 1].gather(-1, input_ids[row, positions].unsqueeze(-1)).sum())
+                probabilities = torch.softmax(torch.stack(scores), dim=0)
+                results.append({c: float(p) for c, p in zip(choices, probabilities)})
+        return results
+
+    def choice_records(self, records: list[dict], choices: list[str]) -> list[dict[str, float]]:
+        return self.choice_probabilities([self.prompt(record_messages(r)) for r in records], choices)

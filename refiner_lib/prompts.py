@@ -1,0 +1,81 @@
+"""LongRefiner's task prompts (Jin et al. 2025) and the generator's prompt.
+
+Stage records use the Alpaca layout {instruction, input, output}: instruction
+is the system prompt, input the user turn, output the assistant turn.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+
+from .structure import abstract_text, outline_text
+
+STAGES = ("query_analysis", "doc_structuring", "global_selection")
+
+QUERY_ANALYSIS_SYSTEM = "\nYou are an assistant that performs step-by-step analysis of user queries.\n"
+DOC_STRUCTURING_SYSTEM = "Divide the following long text into well-structured, appropriately sized chapters."
+GLOBAL_SELECTION_SYSTEM = (
+    "You will be provided with three inputs:\n"
+    "1. An user question that may need a long-form detail answer.\n"
+    "2. The abstract of a document\n"
+    "3. Outline of the document, contains titles of section and subsections in the document.\n\n"
+    "Your task is to understand the article based on its abstract and outline, and select all the parts that "
+    "are helpful for answering questions (provide corresponding titles, or `abstract`).\n"
+)
+GENERATOR_SYSTEM = (
+    "Answer the question based on the given documents. Only give me the answer and do not output any other words."
+)
+QUERY_LABELS = ("Local", "Global")
+
+
+def query_analysis_record(question: str, label: str | None = None) -> dict:
+    return {"instruction": QUERY_ANALYSIS_SYSTEM, "input": question, "output": f"[{label}]" if label else ""}
+
+
+def doc_structuring_record(body: str, outline: str | None = None) -> dict:
+    return {"instruction": DOC_STRUCTURING_SYSTEM, "input": body, "output": outline or ""}
+
+
+def global_selection_record(question: str, tree: dict, selected: list[str] | None = None) -> dict:
+    user = (f"**Document abstract**: {abstract_text(tree)}\n**Document outline**: {outline_text(tree)}\n\n"
+            f"**Question**:{question}\nOutput:")
+    return {"instruction": GLOBAL_SELECTION_SYSTEM, "input": user, "output": repr(list(selected)) if selected is not None else ""}
+
+
+def generator_messages(question: str, context: str) -> list[dict]:
+    return [{"role": "system", "content": f"{GENERATOR_SYSTEM}\nThe following are given documents.\n\n{context}"},
+            {"role": "user", "content": f"Question: {question}"}]
+
+
+def record_messages(record: dict, with_output: bool = False) -> list[dict]:
+    messages = [{"role": "system", "content": record["instruction"]}, {"role": "user", "content": record["input"]}]
+    if with_output:
+        messages.append({"role": "assistant", "content": record["output"]})
+    return messages
+
+
+def parse_selection(text: str, titles: list[str]) -> list[str]:
+    """Titles named in a model's answer, kept only if the document has them.
+    Accepts a Python/JSON list, a {'selected_titles': [...]} object, or quoted names."""
+    text = text.strip()
+    candidates: list = []
+    for loader in (ast.literal_eval, json.loads):
+        try:
+            value = loader(text)
+        except (ValueError, SyntaxError, json.JSONDecodeError):
+            continue
+        if isinstance(value, dict):
+            value = value.get("selected_titles", [])
+        if isinstance(value, (list, tuple)):
+            candidates = [str(v) for v in value]
+            break
+    if not candidates:
+        candidates = re.findall(r"['\"]([^'\"]+)['\"]", text)
+    known = {t.lower(): t for t in titles}
+    chosen = []
+    for candidate in candidates:
+        title = known.get(candidate.strip().lower())
+        if title and title not in chosen:
+            chosen.append(title)
+    return chosen

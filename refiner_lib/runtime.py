@@ -1,0 +1,24 @@
+"""Process setup shared by the workflow's steps: logging to the rule's log file
+and a thread count that matches what the scheduler granted."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def setup(log_path: str | None, threads: int = 1):
+    """Send stdout/stderr to `log_path` (kept open for the process' life)."""
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "w", buffering=1, encoding="utf-8")
+        sys.stdout = sys.stderr = stream
+        logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(max(1, int(threads)))

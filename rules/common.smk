@@ -1,0 +1,48 @@
+# Helpers shared by the rules: result paths, the variants, and per-rule inputs.
+import json
+
+RESULTS = config.get("results", "results")
+VARIANTS = list(config["training"]["variants"])
+METHODS = ["full", "teacher"] + VARIANTS
+TRAINED_STAGES = list(config["training"]["stages"])
+STAGES = ["query_analysis", "doc_structuring", "global_selection"]
+SPLITS = ["train", "eval"]
+
+
+wildcard_constraints:
+    split="train|eval",
+    stage="|".join(STAGES),
+    variant="|".join(VARIANTS),
+    method="|".join(METHODS),
+    model="[A-Za-z0-9_.\\-]+",
+
+
+def model_dir(role):
+    return f"{RESULTS}/models/{config['roles'][role]}"
+
+
+def teacher_model(wildcards):
+    """The teacher model is an input only for an LLM teacher."""
+    return model_dir("teacher") if config["teacher"]["kind"] == "llm" else []
+
+
+def teacher_labels(stage, split):
+    return f"{RESULTS}/teacher/{stage}/{split}_labels.jsonl"
+
+
+def adapter_dir(stage, variant):
+    return f"{RESULTS}/students/{stage}/{variant}/adapter"
+
+
+def student_adapters(wildcards):
+    if wildcards.method in ("full", "teacher"):
+        return {}
+    return {stage: adapter_dir(stage, wildcards.method) for stage in TRAINED_STAGES}
+
+
+def log_path(name):
+    return f"{RESULTS}/logs/{name}.log"
+
+
+def benchmark_path(name):
+    return f"{RESULTS}/benchmarks/{name}.tsv"

@@ -1,0 +1,37 @@
+rule build_bm25_index:
+    input:
+        corpus=rules.prepare_data.output.corpus,
+    output:
+        index=f"{RESULTS}/retrieval/bm25.npz",
+        meta=f"{RESULTS}/retrieval/bm25.meta.json",
+    params:
+        k1=config["retrieval"]["k1"],
+        b=config["retrieval"]["b"],
+        epsilon=config["retrieval"]["epsilon"],
+    log:
+        log_path("build_bm25_index"),
+    benchmark:
+        benchmark_path("build_bm25_index")
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/build_bm25_index.py"
+
+
+rule retrieve:
+    input:
+        index=rules.build_bm25_index.output.index,
+        meta=rules.build_bm25_index.output.meta,
+        questions=f"{RESULTS}/data/{{split}}.jsonl",
+    output:
+        f"{RESULTS}/retrieval/{{split}}.jsonl",
+    params:
+        top_k=config["retrieval"]["top_k"],
+    log:
+        log_path("retrieve/{split}"),
+    benchmark:
+        benchmark_path("retrieve/{split}")
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/retrieve.py"

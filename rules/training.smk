@@ -1,0 +1,23 @@
+rule train_student:
+    """One LoRA adapter per (stage, variant): the same records, LoRA settings and
+    schedule for every variant; only the variant's quantization differs."""
+    input:
+        model=model_dir("student"),
+        records=f"{RESULTS}/teacher/{{stage}}/train.json",
+    output:
+        adapter=directory(adapter_dir("{stage}", "{variant}")),
+        loss=f"{RESULTS}/students/{{stage}}/{{variant}}/loss.csv",
+    params:
+        lora=config["training"]["lora"],
+        schedule=config["training"]["schedule"],
+        quantization=lambda wc: config["training"]["variants"][wc.variant]["quantization"],
+        seed=config["seed"],
+    log:
+        log_path("train_student/{stage}/{variant}"),
+    benchmark:
+        benchmark_path("train_student/{stage}/{variant}")
+    conda:
+        "../envs/training.yaml"
+    threads: 2
+    script:
+        "../workflow_scripts/train_student.py"

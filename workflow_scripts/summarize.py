@@ -1,0 +1,5 @@
+from refiner_lib.runtime import setup
+from refiner_lib.tasks import summarize
+
+setup(snakemake.log[0])
+summarize(list(snakemake.input), snakemake.output.csv, snakemake.output.md)
