@@ -48,22 +48,31 @@ def render_outline(tree: dict) -> str:
 
 
 class ParagraphMatcher:
-    """Maps elided pieces back to the document's full paragraphs, in order."""
+    """Maps elided pieces back to the document's full paragraphs. Outlines follow
+    reading order, so the search starts after the last match (as LongRefiner
+    cuts the text after each match); filler paragraphs often share their first
+    and last words, and an unordered search would swap them."""
 
     def __init__(self, paragraphs: list[str]):
-        self.paragraphs, self.used = paragraphs, set()
+        self.paragraphs, self.used, self.cursor = paragraphs, set(), 0
 
     def take(self, piece: str) -> str | None:
-        piece = piece.strip()
+        piece = " ".join(piece.split())
         if not piece:
             return None
-        head, _, tail = piece.partition("...")
-        head, tail = " ".join(head.split()), " ".join(tail.split())
-        for index, paragraph in enumerate(self.paragraphs):
-            flat = " ".join(paragraph.split())
-            if index not in self.used and flat.startswith(head) and flat.endswith(tail):
+        # a sentence's own period may touch the ellipsis ("1548....for"): try every split
+        splits = [(piece[:i].strip(), piece[i + 3:].strip()) for i in range(len(piece) - 2) if piece[i:i + 3] == "..."]
+        splits = splits or [(piece, "")]
+        count = len(self.paragraphs)
+        for index in [(self.cursor + k) % count for k in range(count)]:
+            flat = " ".join(self.paragraphs[index].split())
+            if index in self.used:
+                continue
+            if any(flat.startswith(head) and flat.endswith(tail) and len(head) + len(tail) <= len(flat)
+                   for head, tail in splits) or flat == piece:
                 self.used.add(index)
-                return paragraph
+                self.cursor = index + 1
+                return self.paragraphs[index]
         return None
 
     def take_all(self, text: str) -> list[str]:

@@ -60,6 +60,18 @@ def prepare_model(base_dir: str | Path, lora: dict, quantization: dict | None):
     return get_peft_model(model, config)
 
 
+def answer_loss(model, batch: dict) -> torch.Tensor:
+    """Causal-LM loss over the answer tokens, computing the output layer on those
+    positions only: with a 49k vocabulary the full logits cost about a fifth of
+    a small model's step, and the prompt's logits are never used."""
+    causal_lm = model.get_base_model()
+    hidden = causal_lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != -100
+    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep])
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+
+
 def learning_rate_at(step: int, total: int, peak: float, warmup: int) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -96,7 +108,7 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
         rate = learning_rate_at(step, total, schedule["learning_rate"], warmup)
         for group in optimizer.param_groups:
             group["lr"] = rate
-        loss = model(**batch).loss
+        loss = answer_loss(model, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, schedule["max_grad_norm"])
         optimizer.step()

