@@ -90,7 +90,10 @@ def covers(parent: Node, child: Node) -> bool:
     return parent.kind != "paragraph" and parent.doc_rank == child.doc_rank and parent.title in child.ancestors
 
 
-def select(nodes: list[Node], budget: int) -> list[Node]:
+def select(nodes: list[Node], budget: int, title_tokens: list[int] | None = None) -> list[Node]:
+    """Best first under `budget`; a document's title line is paid for by the
+    first node taken from that document."""
+    title_tokens = title_tokens or [0] * (1 + max((n.doc_rank for n in nodes), default=0))
     chosen: list[Node] = []
     remaining = budget
     for node in sorted(nodes, key=lambda n: (-n.score, n.order)):
@@ -98,9 +101,11 @@ def select(nodes: list[Node], budget: int) -> list[Node]:
             continue
         replaced = [c for c in chosen if covers(node, c)]
         freed = sum(c.tokens for c in replaced)
-        if node.tokens <= remaining + freed:
+        new_document = not any(c.doc_rank == node.doc_rank for c in chosen)
+        cost = node.tokens + (title_tokens[node.doc_rank] if new_document else 0)
+        if cost <= remaining + freed:
             chosen = [c for c in chosen if c not in replaced] + [node]
-            remaining += freed - node.tokens
+            remaining += freed - cost
     return sorted(chosen, key=lambda n: n.order)
 
 
@@ -121,8 +126,13 @@ def refine_question(question: str, trees: list[dict], probabilities: dict[str, f
         return {"context": "", "context_tokens": 0}
     score_nodes(question, nodes, probabilities, selections)
     for node in nodes:
-        node.tokens = count_tokens("\n".join(node.paragraphs))
-    context = render(select(nodes, budget), trees)
+        node.tokens = sum(count_tokens(p + "\n") for p in node.paragraphs)
+    title_tokens = [count_tokens(tree["title"] + "\n\n") for tree in trees]
+    chosen = select(nodes, budget, title_tokens)
+    context = render(chosen, trees)
+    while chosen and count_tokens(context) > budget:  # token merges at joins: drop the weakest node
+        chosen.remove(min(chosen, key=lambda n: n.score))
+        context = render(chosen, trees)
     return {"context": context, "context_tokens": count_tokens(context)}
 
 
