@@ -23,14 +23,23 @@ def quantization_config(quantization: dict | None):
                               bnb_4bit_compute_dtype=getattr(torch, quantization.get("compute_dtype", "float32")))
 
 
-def load_causal_lm(model_dir: str | Path, quantization: dict | None = None, trust_remote_code: bool = False):
+def load_causal_lm(model_dir: str | Path, quantization: dict | None = None):
     from transformers import AutoModelForCausalLM
 
-    options = {"dtype": torch.float32, "trust_remote_code": trust_remote_code}
+    options = {"dtype": torch.float32}
     config = quantization_config(quantization)
     if config is not None:
         options.update(quantization_config=config, device_map="cpu" if not torch.cuda.is_available() else "auto")
     return AutoModelForCausalLM.from_pretrained(str(model_dir), **options)
+
+
+def adapter_location(path: str) -> str:
+    """'hf:ORG/NAME' names a Hub adapter; anything else is a local folder."""
+    if path.startswith("hf:"):
+        return path[len("hf:"):]
+    if not Path(path, "adapter_config.json").exists():
+        raise FileNotFoundError(f"adapter '{path}': no adapter_config.json (expected a PEFT adapter folder or hf:ORG/NAME)")
+    return path
 
 
 class HFBackend:
@@ -42,7 +51,7 @@ class HFBackend:
         self.tokenizer = load_tokenizer(model_dir)
         self.tokenizer.padding_side = "left"
         model = load_causal_lm(model_dir, quantization)
-        self.adapters = {stage: path for stage, path in (adapters or {}).items() if path}
+        self.adapters = {stage: adapter_location(path) for stage, path in (adapters or {}).items() if path}
         if self.adapters:
             from peft import PeftModel
 
