@@ -21,8 +21,11 @@ def load_corpus(path: str | Path) -> list[dict]:
         where = f"{path}:{line}"
         doc_id = str(require(record, "id", (str, int), where))
         contents = require_text(record, "contents", where)
-        if not contents.split("\n", 1)[0].strip():
+        title, _, body = contents.partition("\n")
+        if not title.strip():
             raise InputError(f"{where}: field 'contents' has an empty title line")
+        if not body.strip():
+            raise InputError(f"{where}: field 'contents' has no text after its title line (an empty document)")
         corpus.append({"id": doc_id, "contents": contents, "_where": where})
     if not corpus:
         raise InputError(f"{path}: the corpus has no documents")

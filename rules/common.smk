@@ -1,5 +1,4 @@
 # Helpers shared by the rules: result paths, the variants, and per-rule inputs.
-import json
 
 RESULTS = config.get("results", "results")
 VARIANTS = list(config["training"]["variants"])

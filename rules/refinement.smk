@@ -3,7 +3,7 @@ rule refine:
     generator's window), `teacher` (teacher labels for every stage) or a student
     variant (its adapters for the trained stages, teacher labels for the rest)."""
     input:
-        unpack(lambda wc: student_adapters(wc)),
+        unpack(student_adapters),
         questions=f"{RESULTS}/data/eval.jsonl",
         retrieval=f"{RESULTS}/retrieval/eval.jsonl",
         corpus=rules.prepare_data.output.corpus,
