@@ -1,0 +1,37 @@
+"""The workflow's layout: every rule logged and benchmarked, envs pinned like
+requirements.txt, and the library free of Snakemake."""
+import re
+
+import yaml
+
+from conftest import ROOT
+
+
+def pins(lines):
+    return dict(re.match(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==([^\s]+)", line).groups()
+                for line in lines if re.match(r"^\s*-?\s*[A-Za-z0-9_.\-]+==", line))
+
+
+def test_every_env_pin_matches_requirements():
+    required = pins((ROOT / "requirements.txt").read_text().splitlines())
+    envs = sorted((ROOT / "envs").glob("*.yaml"))
+    assert envs
+    for env in envs:
+        spec = yaml.safe_load(env.read_text())
+        pip_block = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
+        for name, version in pins(pip_block).items():
+            assert required.get(name) == version, f"{env.name}: {name}=={version} vs requirements.txt"
+
+
+def test_every_rule_has_log_benchmark_and_env():
+    for smk in (ROOT / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for block in re.split(r"\n(?=rule )", text)[1:] if not text.startswith("rule ") else re.split(r"\n(?=rule )", text):
+            name = block.split(":")[0].split()[-1]
+            for directive in ("log:", "benchmark:", "conda:", "script:"):
+                assert directive in block, f"{smk.name}: rule {name} has no {directive}"
+
+
+def test_library_does_not_import_snakemake():
+    for module in (ROOT / "refiner_lib").glob("*.py"):
+        assert not re.search(r"^\s*(import|from)\s+snakemake", module.read_text(), re.M), module.name
