@@ -54,3 +54,24 @@ def load(path: str | Path) -> dict:
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return validate(config, str(path))
+
+
+def resolved_training(config: dict, stage: str, variant: str) -> dict:
+    """Everything that decides a (stage, variant) student: one shared block for
+    data, LoRA and schedule; the variant adds only its quantization fields
+    (`quantization` while training, `ptq` after it)."""
+    settings = config["training"]["variants"][variant]
+    return {"stage": stage, "records": f"teacher/{stage}/train.json", "base_model": config["roles"]["student"],
+            "lora": config["training"]["lora"], "schedule": config["training"]["schedule"], "seed": config["seed"],
+            "quantization": settings["quantization"], "ptq": settings.get("ptq")}
+
+
+def trained_variant(config: dict, variant: str) -> str:
+    """The variant whose adapter `variant` uses: the first one in the config with
+    the same training-time quantization. A PTQ variant thus quantizes exactly the
+    adapter its full-precision sibling trained, not a retrained copy."""
+    variants = config["training"]["variants"]
+    wanted = variants[variant]["quantization"]
+    trained = [name for name, settings in variants.items()
+               if settings["quantization"] == wanted and not settings.get("ptq")]
+    return trained[0] if trained else variant

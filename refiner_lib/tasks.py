@@ -113,28 +113,37 @@ def refine_variant(method: str, eval_path, retrieval_path, corpus_path, generato
     write_jsonl(output_path, rows)
 
 
+def student_backends(student: dict) -> dict:
+    """stage -> backend: one base model with every stage's adapter, or (PTQ)
+    one merged, quantized model per stage."""
+    from .backend import HFBackend
+
+    options = {"batch_size": student["batch_size"], "max_input_tokens": student["max_input_tokens"]}
+    if student.get("stage_models"):
+        return {stage: HFBackend(folder, **options) for stage, folder in student["stage_models"].items()}
+    if not student.get("adapters"):
+        return {}
+    shared = HFBackend(student["model_dir"], adapters=student["adapters"], quantization=student["quantization"],
+                       **options)
+    return {stage: shared for stage in student["adapters"]}
+
+
 def stage_outputs(questions, retrieval, corpus, teacher_labels: dict, student: dict | None):
     """Per-stage outputs for refinement: a student's trained stages run its
-    adapters; every other stage keeps the teacher's labels."""
-    trained = set(student["adapters"]) if student else set()
-    backend = None
-    if trained:
-        from .backend import HFBackend
-
-        backend = HFBackend(student["model_dir"], adapters=student["adapters"], quantization=student["quantization"],
-                            batch_size=student["batch_size"], max_input_tokens=student["max_input_tokens"])
-    if "query_analysis" in trained:
-        analysis = by_id(stages.model_query_analysis(backend, questions))
+    models; every other stage keeps the teacher's labels."""
+    backends = student_backends(student) if student else {}
+    if "query_analysis" in backends:
+        analysis = by_id(stages.model_query_analysis(backends["query_analysis"], questions))
     else:
         analysis = by_id(load_jsonl(teacher_labels["query_analysis"]))
-    if "doc_structuring" in trained:
+    if "doc_structuring" in backends:
         doc_ids = teacher.documents_of(questions, retrieval)
-        trees = by_id(stages.model_trees(backend, [corpus[d] for d in doc_ids],
+        trees = by_id(stages.model_trees(backends["doc_structuring"], [corpus[d] for d in doc_ids],
                                          student["max_new_tokens"]["doc_structuring"]))
     else:
         trees = by_id(load_jsonl(teacher_labels["doc_structuring"]))
-    if "global_selection" in trained:
-        picked = stages.model_selection(backend, questions, retrieval, trees,
+    if "global_selection" in backends:
+        picked = stages.model_selection(backends["global_selection"], questions, retrieval, trees,
                                         student["max_new_tokens"]["global_selection"])
     else:
         picked = load_jsonl(teacher_labels["global_selection"])

@@ -1,4 +1,5 @@
 # Helpers shared by the rules: result paths, the variants, and per-rule inputs.
+from refiner_lib.config import trained_variant
 
 RESULTS = config.get("results", "results")
 VARIANTS = list(config["training"]["variants"])
@@ -33,10 +34,19 @@ def adapter_dir(stage, variant):
     return f"{RESULTS}/students/{stage}/{variant}/adapter"
 
 
-def student_adapters(wildcards):
-    if wildcards.method in ("full", "teacher"):
+def ptq_settings(variant):
+    return config["training"]["variants"].get(variant, {}).get("ptq")
+
+
+def student_inputs(wildcards):
+    """Per trained stage: the variant's adapter, or for a PTQ variant its merged
+    and quantized model (built from the adapter of its trained sibling)."""
+    method = wildcards.method
+    if method in ("full", "teacher"):
         return {}
-    return {stage: adapter_dir(stage, wildcards.method) for stage in TRAINED_STAGES}
+    if ptq_settings(method):
+        return {stage: f"{RESULTS}/students/{stage}/{method}/quantized" for stage in TRAINED_STAGES}
+    return {stage: adapter_dir(stage, trained_variant(config, method)) for stage in TRAINED_STAGES}
 
 
 def log_path(name):

@@ -3,7 +3,7 @@ rule refine:
     generator's window), `teacher` (teacher labels for every stage) or a student
     variant (its adapters for the trained stages, teacher labels for the rest)."""
     input:
-        unpack(student_adapters),
+        unpack(student_inputs),
         questions=f"{RESULTS}/data/eval.jsonl",
         retrieval=f"{RESULTS}/retrieval/eval.jsonl",
         corpus=rules.prepare_data.output.corpus,
@@ -18,6 +18,7 @@ rule refine:
         refinement=config["refinement"],
         max_context_tokens=config["generation"]["max_context_tokens"],
         quantization=lambda wc: config["training"]["variants"].get(wc.method, {}).get("quantization"),
+        ptq=lambda wc: ptq_settings(wc.method),
         trained_stages=lambda wc: [] if wc.method in ("full", "teacher") else TRAINED_STAGES,
     log:
         log_path("refine/{method}"),

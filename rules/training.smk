@@ -21,3 +21,24 @@ rule train_student:
     threads: 2
     script:
         "../workflow_scripts/train_student.py"
+
+
+rule quantize_student:
+    """Post-training quantization: merge the trained LoRA adapter into the base,
+    quantize it with bitsandbytes, save and reload it."""
+    input:
+        model=model_dir("student"),
+        adapter=lambda wc: adapter_dir(wc.stage, trained_variant(config, wc.variant)),
+    output:
+        directory(f"{RESULTS}/students/{{stage}}/{{variant}}/quantized"),
+    params:
+        ptq=lambda wc: ptq_settings(wc.variant),
+    log:
+        log_path("quantize_student/{stage}/{variant}"),
+    benchmark:
+        benchmark_path("quantize_student/{stage}/{variant}")
+    conda:
+        "../envs/training.yaml"
+    threads: 2
+    script:
+        "../workflow_scripts/quantize_student.py"

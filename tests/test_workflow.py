@@ -13,6 +13,9 @@ import yaml
 from conftest import HOTPOTQA, ROOT, need_shared
 from refiner_lib import stage_times
 
+PTQ_VARIANTS = {"lora_ptq_int8": {"quantization": None, "ptq": {"bits": 8}},
+                "lora_ptq_int4": {"quantization": None, "ptq": {"bits": 4, "quant_type": "nf4", "double_quant": True,
+                                                                 "compute_dtype": "float32"}}}
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
 
 
@@ -26,11 +29,12 @@ def tiny_config(model_path: Path) -> dict:
     config["refinement"].update(budget_tokens=96, max_new_tokens={"doc_structuring": 16, "global_selection": 8})
     config["generation"].update(max_new_tokens=4, max_context_tokens=160)
     config["teacher"]["max_new_tokens"] = {"doc_structuring": 16, "global_selection": 8}
+    config["training"]["variants"].update(PTQ_VARIANTS)
     return config
 
 
 def run(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return subprocess.run(SNAKEMAKE + ["--directory", str(workdir), *extra], capture_output=True, text=True)
 
 
@@ -47,8 +51,13 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
             assert row["dqa_accuracy"] != "" and float(row["context_tokens"]) <= config["refinement"]["budget_tokens"]
     assert "| variant |" in (results / "summary.md").read_text()
     for stage in config["training"]["stages"]:
-        for variant in variants:
+        for variant, settings in config["training"]["variants"].items():
             folder = results / "students" / stage / variant
+            if settings.get("ptq"):  # no training of its own: the quantized merge of its sibling's adapter
+                assert not (folder / "adapter").exists()
+                sizes = json.loads((folder / "quantized" / "sizes.json").read_text())
+                assert sizes["quantized_bytes"] < sizes["merged_bytes"]
+                continue
             assert (folder / "adapter" / "adapter_model.safetensors").exists()
             losses = list(csv.DictReader((folder / "loss.csv").open()))
             assert len(losses) == config["training"]["schedule"]["max_steps"]
@@ -59,9 +68,11 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
         answers = [json.loads(line) for line in (results / "answers" / f"{method}.jsonl").open()]
         assert len(answers) == config["data"]["split"]["num_eval"]
     timed = stage_times.read_benchmarks(results)
-    assert set(timed) == {"materialize_model", "prepare_data", "build_bm25_index", "retrieve", "query_analysis",
-                          "doc_structuring", "global_selection", "train_student", "refine", "generate", "evaluate",
-                          "summarize"}
+    expected = {"materialize_model", "prepare_data", "build_bm25_index", "retrieve", "query_analysis",
+                "doc_structuring", "global_selection", "train_student", "refine", "generate", "evaluate", "summarize"}
+    if any(s.get("ptq") for s in config["training"]["variants"].values()):
+        expected.add("quantize_student")
+    assert set(timed) == expected
     assert all(job["seconds"] > 0 for jobs in timed.values() for job in jobs)
     assert "| train_student | " in stage_times.table(results)
     return rows

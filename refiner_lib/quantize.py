@@ -1,0 +1,39 @@
+"""Post-training quantization: merge a LoRA adapter into its base, quantize the
+merged model with bitsandbytes (8-bit or 4-bit), save it, and check it reloads."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .backend import load_causal_lm
+from .jsonl import write_json
+from .models import atomic_dir, load_tokenizer, save_tokenizer
+
+
+def folder_bytes(folder: str | Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, output: Path) -> None:
+    from peft import PeftModel
+
+    merged = PeftModel.from_pretrained(load_causal_lm(base_dir), str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(output, safe_serialization=True)
+    save_tokenizer(load_tokenizer(base_dir), output)
+
+
+def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir: str | Path, ptq: dict) -> dict:
+    """Write the quantized merged model to output_dir (with sizes.json) and
+    return the sizes on disk of the adapter, the merged and the quantized model."""
+    with tempfile.TemporaryDirectory() as scratch:
+        merged_dir = Path(scratch) / "merged"
+        merge_adapter(base_dir, adapter_dir, merged_dir)
+        quantized = load_causal_lm(merged_dir, ptq)
+        sizes = {"adapter_bytes": folder_bytes(adapter_dir), "merged_bytes": folder_bytes(merged_dir)}
+        with atomic_dir(output_dir) as staging:
+            quantized.save_pretrained(staging, safe_serialization=True)
+            save_tokenizer(load_tokenizer(merged_dir), staging)
+            load_causal_lm(staging)  # the saved checkpoint must reload as a quantized model
+            sizes["quantized_bytes"] = folder_bytes(staging)
+            write_json(Path(staging) / "sizes.json", {**sizes, "ptq": ptq})
+    return sizes
