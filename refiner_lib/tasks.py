@@ -76,11 +76,18 @@ def teacher_global_selection(teacher_config, questions_path, retrieval_path, str
     write_jsonl(labels_path, labels)
 
 
-def train(base_dir, records_path, adapter_dir, loss_csv, lora: dict, schedule: dict, quantization, seed: int) -> None:
+def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dict, schedule: dict, validation: dict,
+          quantization, seed: int) -> None:
     records = read_json(records_path)
     if not isinstance(records, list):
         raise InputError(f"{records_path}: expected a JSON list of Alpaca records")
-    training.train_adapter(base_dir, records, adapter_dir, loss_csv, lora, schedule, quantization, seed)
+    for index, record in enumerate(records):
+        for field in ("instruction", "input", "output"):
+            if not isinstance(record, dict) or not isinstance(record.get(field), str):
+                raise InputError(f"{records_path}: record {index}: field '{field}' missing or not a string")
+    train_records, held_out = training.split_validation(records, validation["num_records"], seed)
+    training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
+                           held_out, validation["every_steps"], metrics_path)
 
 
 def refine_variant(method: str, eval_path, retrieval_path, corpus_path, generator_dir, teacher_labels: dict,

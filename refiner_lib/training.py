@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 
 from .backend import load_causal_lm
+from .flops import counter as flop_counter
 from .jsonl import InputError, write_csv, write_json
 from .models import atomic_dir, load_tokenizer
 from .prompts import record_messages
 
-LOSS_COLUMNS = ["step", "epoch", "loss", "learning_rate", "tokens", "seconds"]
+LOSS_COLUMNS = ["step", "epoch", "loss", "validation_loss", "learning_rate", "tokens", "seconds"]
 
 
 def encode_record(tokenizer, record: dict, max_length: int) -> tuple[list[int], list[int]] | None:
@@ -78,17 +79,56 @@ def learning_rate_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * max(0.0, (total - step) / max(1, total - warmup))
 
 
+def peak_memory_mb() -> tuple[float, str]:
+    """CUDA max allocated on a GPU, the process' peak RSS on the CPU."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss"
+
+
+@torch.no_grad()
+def validation_loss(model, batches: list[dict]) -> float:
+    model.eval()
+    losses = [answer_loss(model, batch).item() for batch in batches]
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def split_validation(records: list[dict], size: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """A fixed held-out part of the teacher's records (never trained on)."""
+    if size <= 0:
+        return records, []
+    if size >= len(records):
+        raise InputError(f"training: validation size {size} leaves no training records (have {len(records)})")
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:size])
+    return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
+
+
+def encode_all(tokenizer, records: list[dict], max_length: int) -> list:
+    return [e for e in (encode_record(tokenizer, r, max_length) for r in records) if e]
+
+
 def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | Path, loss_csv: str | Path,
-                  lora: dict, schedule: dict, quantization: dict | None, seed: int) -> dict:
-    """Train, then write the adapter folder and the per-step loss CSV atomically."""
+                  lora: dict, schedule: dict, quantization: dict | None, seed: int,
+                  validation_records: list[dict] | None = None, validation_every: int = 1,
+                  metrics_path: str | Path | None = None) -> dict:
+    """Train, then write the adapter folder, the per-step loss CSV and the
+    training metrics JSON, each atomically."""
     if not records:
         raise InputError("training: no records to train on")
     random.seed(seed)
     torch.manual_seed(seed)
     tokenizer = load_tokenizer(base_dir)
-    encoded = [e for e in (encode_record(tokenizer, r, schedule["max_seq_len"]) for r in records) if e]
+    encoded = encode_all(tokenizer, records, schedule["max_seq_len"])
     if not encoded:
         raise InputError(f"training: every record is longer than max_seq_len={schedule['max_seq_len']}")
+    validation = encode_all(tokenizer, validation_records or [], schedule["max_seq_len"])
+    validation_batches = [collate(validation[i:i + schedule["batch_size"]], tokenizer.pad_token_id)
+                          for i in range(0, len(validation), schedule["batch_size"])]
     model = prepare_model(base_dir, lora, quantization)
     model.train()
     parameters = [p for p in model.parameters() if p.requires_grad]
@@ -97,8 +137,7 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
     total = min(schedule["max_steps"], steps_per_epoch * schedule["epochs"]) if schedule["max_steps"] else \
         steps_per_epoch * schedule["epochs"]
     warmup = min(schedule["warmup_steps"], total)
-    rows, step, order = [], 0, []
-    started = time.perf_counter()
+    rows, step, order, flops, samples, training_seconds = [], 0, [], 0, 0, 0.0
     while step < total:
         if not order:
             order = list(range(len(encoded)))
@@ -108,20 +147,52 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
         rate = learning_rate_at(step, total, schedule["learning_rate"], warmup)
         for group in optimizer.param_groups:
             group["lr"] = rate
-        loss = answer_loss(model, batch)
-        loss.backward()
+        started = time.perf_counter()
+        counter = flop_counter()
+        with counter:
+            loss = answer_loss(model, batch)
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, schedule["max_grad_norm"])
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        training_seconds += time.perf_counter() - started
+        flops += counter.get_total_flops()
+        samples += len(batch_ids)
         step += 1
-        rows.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": round(loss.item(), 6),
-                     "learning_rate": rate, "tokens": int(batch["attention_mask"].sum()),
-                     "seconds": round(time.perf_counter() - started, 3)})
+        row = {"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": round(loss.item(), 6),
+               "learning_rate": rate, "tokens": int(batch["attention_mask"].sum()), "seconds": round(training_seconds, 3),
+               "validation_loss": ""}
+        if validation_batches and (step % validation_every == 0 or step == total):
+            row["validation_loss"] = round(validation_loss(model, validation_batches), 6)
+        rows.append(row)
     with atomic_dir(adapter_dir) as staging:
         model.save_pretrained(staging, safe_serialization=True)
-        write_json(Path(staging) / "training_summary.json", {
-            "records": len(records), "records_used": len(encoded), "steps": total, "seconds": rows[-1]["seconds"],
-            "final_loss": rows[-1]["loss"], "quantization": quantization, "lora": lora, "schedule": schedule})
     write_csv(loss_csv, rows, LOSS_COLUMNS)
-    return {"steps": total, "final_loss": rows[-1]["loss"]}
+    metrics = training_metrics(model, rows, flops, samples, training_seconds, steps_per_epoch, len(encoded),
+                               len(validation), quantization)
+    if metrics_path:
+        write_json(metrics_path, metrics)
+    return metrics
 
+
+def training_metrics(model, rows, flops, samples, seconds, steps_per_epoch, train_records, validation_records,
+                     quantization) -> dict:
+    tokens = sum(r["tokens"] for r in rows)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    # num_parameters unpacks 4-bit tensors (two weights per byte); the LoRA weights are not the base's
+    base_parameters = model.get_base_model().num_parameters() - trainable
+    memory, memory_kind = peak_memory_mb()
+    epochs = len(rows) / steps_per_epoch
+    return {
+        "steps": len(rows), "epochs": round(epochs, 4), "train_records": train_records,
+        "validation_records": validation_records, "seconds": round(seconds, 3),
+        "seconds_per_epoch": round(seconds / epochs, 3), "samples_per_second": round(samples / seconds, 4),
+        "tokens_per_second": round(tokens / seconds, 2), "tokens": tokens,
+        "peak_memory_mb": round(memory, 1), "peak_memory_kind": memory_kind,
+        "flops_measured": int(flops), "flops_analytic_6nd": int(6 * base_parameters * tokens),
+        "base_parameters": int(base_parameters),
+        "trainable_parameters": int(trainable),
+        "final_train_loss": rows[-1]["loss"],
+        "final_validation_loss": next((r["validation_loss"] for r in reversed(rows) if r["validation_loss"] != ""), None),
+        "quantization": quantization,
+    }

@@ -7,8 +7,10 @@ rule train_student:
     output:
         adapter=directory(adapter_dir("{stage}", "{variant}")),
         loss=f"{RESULTS}/students/{{stage}}/{{variant}}/loss.csv",
+        metrics=f"{RESULTS}/students/{{stage}}/{{variant}}/metrics.json",
     params:
         lora=config["training"]["lora"],
+        validation=config["training"]["validation"],
         schedule=config["training"]["schedule"],
         quantization=lambda wc: config["training"]["variants"][wc.variant]["quantization"],
         seed=config["seed"],

@@ -1,6 +1,7 @@
 """Real models: materialization from every source kind, LoRA / QLoRA training,
 and the inference backend."""
 import csv
+import json
 import shutil
 
 import pytest
@@ -56,9 +57,15 @@ def training_records():
 @pytest.mark.parametrize("quantization", [None, NF4], ids=["lora", "qlora"])
 def test_training_writes_a_loadable_adapter_and_a_loss_curve(tiny_model, tmp_path, quantization):
     adapter, loss_csv = tmp_path / "adapter", tmp_path / "loss.csv"
-    training.train_adapter(tiny_model, training_records(), adapter, loss_csv, LORA, SCHEDULE, quantization, seed=1)
+    metrics = training.train_adapter(tiny_model, training_records(), adapter, loss_csv, LORA, SCHEDULE, quantization,
+                                     seed=1, validation_records=training_records()[:2], validation_every=2,
+                                     metrics_path=tmp_path / "metrics.json")
     rows = list(csv.DictReader(loss_csv.open()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert [r["validation_loss"] != "" for r in rows] == [False, True, True]  # every 2 steps and at the end
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert metrics["steps"] == 3 and metrics["peak_memory_kind"] == "peak_rss" and metrics["peak_memory_mb"] > 0
+    assert metrics["base_parameters"] > 0 and metrics["flops_analytic_6nd"] == 6 * metrics["base_parameters"] * metrics["tokens"]
     assert all(float(r["loss"]) > 0 for r in rows)
     assert (adapter / "adapter_config.json").exists()
     weights = load_file(adapter / "adapter_model.safetensors")
@@ -66,6 +73,14 @@ def test_training_writes_a_loadable_adapter_and_a_loss_curve(tiny_model, tmp_pat
     backend = HFBackend(tiny_model, adapters={"query_analysis": str(adapter)}, quantization=quantization)
     probabilities = stages.model_query_analysis(backend, [{"id": "q", "question": "Why is the sky blue?"}])[0]
     assert abs(sum(probabilities["probabilities"].values()) - 1) < 1e-5
+
+
+def test_bitsandbytes_matmuls_are_counted(tiny_model, tmp_path):
+    """QLoRA does the same matmuls as LoRA: the FLOP counter must see bnb's 4-bit op."""
+    counted = [training.train_adapter(tiny_model, training_records(), tmp_path / str(i), tmp_path / f"{i}.csv", LORA,
+                                      SCHEDULE, quantization, seed=1)["flops_measured"]
+               for i, quantization in enumerate([None, NF4])]
+    assert counted[0] > 0 and counted[0] == counted[1]
 
 
 def test_same_seed_same_adapter(tiny_model, tmp_path):

@@ -25,6 +25,7 @@ def tiny_config(model_path: Path) -> dict:
     config["roles"] = {"student": "tiny", "generator": "tiny", "teacher": "tiny"}
     config["data"]["synthetic"].update(num_articles=9, num_questions=40, min_words=500, max_words=700)
     config["data"]["split"] = {"num_train": 12, "num_eval": 6}
+    config["training"]["validation"] = {"num_records": 4, "every_steps": 1}
     config["training"]["schedule"].update(max_steps=2, batch_size=2, max_seq_len=256)
     config["refinement"].update(budget_tokens=96, max_new_tokens={"doc_structuring": 16, "global_selection": 8})
     config["generation"].update(max_new_tokens=4, max_context_tokens=160)
@@ -61,6 +62,10 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
             assert (folder / "adapter" / "adapter_model.safetensors").exists()
             losses = list(csv.DictReader((folder / "loss.csv").open()))
             assert len(losses) == config["training"]["schedule"]["max_steps"]
+            metrics = json.loads((folder / "metrics.json").read_text())
+            assert metrics["flops_measured"] > 0 and metrics["tokens_per_second"] > 0
+            assert metrics["validation_records"] == config["training"]["validation"]["num_records"]
+            assert metrics["final_validation_loss"] is not None
     for stage in ("query_analysis", "doc_structuring", "global_selection"):
         records = json.loads((results / "teacher" / stage / "train.json").read_text())
         assert records and set(records[0]) == {"instruction", "input", "output"}
