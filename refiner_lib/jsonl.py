@@ -76,6 +76,12 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"{path}:{error.lineno}: malformed JSON ({error.msg})") from None
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = ""):
     """Yield a temporary path beside `path`; rename it over `path` on success only."""
@@ -85,6 +91,7 @@ def atomic_path(path: str | Path, suffix: str = ""):
     os.close(handle)
     try:
         yield Path(temporary)
+        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

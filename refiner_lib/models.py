@@ -11,6 +11,7 @@ template, so the rest of the workflow loads all three the same way.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .jsonl import atomic_path
+from .jsonl import current_umask
 
 
 class ModelSourceError(RuntimeError):
@@ -223,8 +224,8 @@ class atomic_dir:
             return False
         if self.path.exists():
             shutil.rmtree(self.path)
+        os.chmod(self.staging, 0o777 & ~current_umask())  # mkdtemp makes 0700
         self.staging.rename(self.path)
         return False
 
 
-__all__ = ["materialize", "load_tokenizer", "build_tiny_qwen2", "atomic_dir", "atomic_path", "ModelSourceError"]
