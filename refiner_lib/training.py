@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from . import checkpoint
 from .backend import load_causal_lm
 from .flops import counter as flop_counter
 from .jsonl import InputError, write_csv, write_json
@@ -115,9 +116,12 @@ def encode_all(tokenizer, records: list[dict], max_length: int) -> list:
 def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | Path, loss_csv: str | Path,
                   lora: dict, schedule: dict, quantization: dict | None, seed: int,
                   validation_records: list[dict] | None = None, validation_every: int = 1,
-                  metrics_path: str | Path | None = None) -> dict:
+                  metrics_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
+                  checkpoint_every: int = 0) -> dict:
     """Train, then write the adapter folder, the per-step loss CSV and the
-    training metrics JSON, each atomically."""
+    training metrics JSON, each atomically. With checkpoint_dir, the state is
+    saved every checkpoint_every steps and a killed run resumes from it (only
+    when the records, settings and base model are the same)."""
     if not records:
         raise InputError("training: no records to train on")
     random.seed(seed)
@@ -137,7 +141,12 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
     total = min(schedule["max_steps"], steps_per_epoch * schedule["epochs"]) if schedule["max_steps"] else \
         steps_per_epoch * schedule["epochs"]
     warmup = min(schedule["warmup_steps"], total)
-    rows, step, order, samples, training_seconds, flops_per_token = [], 0, [], 0, 0.0, 0.0
+    progress = {"step": 0, "order": [], "rows": [], "samples": 0, "seconds": 0.0, "flops_per_token": 0.0}
+    fingerprint = checkpoint.fingerprint(base_dir, records, validation_records, lora, schedule, quantization, seed)
+    if checkpoint_dir:
+        progress = checkpoint.restore(checkpoint_dir, fingerprint, model, optimizer) or progress
+    step, order, rows, samples = progress["step"], progress["order"], progress["rows"], progress["samples"]
+    training_seconds, flops_per_token = progress["seconds"], progress["flops_per_token"]
     while step < total:
         if not order:
             order = list(range(len(encoded)))
@@ -169,6 +178,10 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
         if validation_batches and (step % validation_every == 0 or step == total):
             row["validation_loss"] = round(validation_loss(model, validation_batches), 6)
         rows.append(row)
+        if checkpoint_dir and checkpoint_every and step % checkpoint_every == 0 and step < total:
+            checkpoint.save(checkpoint_dir, fingerprint, model, optimizer,
+                            {"step": step, "order": order, "rows": rows, "samples": samples,
+                             "seconds": training_seconds, "flops_per_token": flops_per_token})
     with atomic_dir(adapter_dir) as staging:
         model.save_pretrained(staging, safe_serialization=True)
     write_csv(loss_csv, rows, LOSS_COLUMNS)
@@ -176,6 +189,8 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
                                len(validation), quantization)
     if metrics_path:
         write_json(metrics_path, metrics)
+    if checkpoint_dir:
+        checkpoint.discard(checkpoint_dir)
     return metrics
 
 

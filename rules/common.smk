@@ -1,5 +1,6 @@
 # Helpers shared by the rules: result paths, the variants, and per-rule inputs.
 from refiner_lib.config import trained_variant
+from refiner_lib.provenance import script_code_hash
 
 RESULTS = config.get("results", "results")
 VARIANTS = list(config["training"]["variants"])
@@ -7,6 +8,8 @@ METHODS = ["full", "teacher"] + VARIANTS
 TRAINED_STAGES = list(config["training"]["stages"])
 STAGES = ["query_analysis", "doc_structuring", "global_selection"]
 SPLITS = ["train", "eval"]
+# model jobs die of preemption or out-of-memory on clusters; training resumes from its checkpoint
+MODEL_JOB_RETRIES = config["retries"]
 
 
 wildcard_constraints:
@@ -55,3 +58,24 @@ def log_path(name):
 
 def benchmark_path(name):
     return f"{RESULTS}/benchmarks/{name}.tsv"
+
+
+def library_code(script):
+    """Hash of the library code a rule's script reaches: a params entry, so that
+    editing a module reruns exactly the rules that use it."""
+    return script_code_hash(f"{workflow.basedir}/workflow_scripts/{script}.py")
+
+
+def refined_by_stages(method):
+    """`full` only cuts the retrieved text: no stage labels, no refinement settings."""
+    return method != "full"
+
+
+def stage_labels(wildcards):
+    if not refined_by_stages(wildcards.method):
+        return {}
+    return {f"{stage}_labels": teacher_labels(stage, "eval") for stage in STAGES}
+
+
+def refine_inputs(wildcards):
+    return {**student_inputs(wildcards), **stage_labels(wildcards)}

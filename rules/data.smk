@@ -6,6 +6,7 @@ rule prepare_data:
         corpus=f"{RESULTS}/data/corpus.jsonl",
         trees=f"{RESULTS}/data/trees.jsonl",
     params:
+        code=library_code("prepare_data"),
         data=config["data"],
         seed=config["seed"],
     log:

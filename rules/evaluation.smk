@@ -3,9 +3,11 @@ rule evaluate:
         questions=f"{RESULTS}/data/eval.jsonl",
         refined=f"{RESULTS}/refined/{{method}}.jsonl",
         answers=f"{RESULTS}/answers/{{method}}.jsonl",
-        query_labels=teacher_labels("query_analysis", "eval"),
+        query_labels=lambda wc: teacher_labels("query_analysis", "eval") if refined_by_stages(wc.method) else [],
     output:
         f"{RESULTS}/metrics/{{method}}.json",
+    params:
+        code=library_code("evaluate"),
     log:
         log_path("evaluate/{method}"),
     benchmark:
@@ -23,6 +25,8 @@ rule summarize:
     output:
         csv=f"{RESULTS}/summary.csv",
         md=f"{RESULTS}/summary.md",
+    params:
+        code=library_code("summarize"),
     log:
         log_path("summarize"),
     benchmark:

@@ -4,8 +4,10 @@ rule materialize_model:
     output:
         directory(f"{RESULTS}/models/{{model}}"),
     params:
+        code=library_code("materialize_model"),
         source=lambda wc: config["models"][wc.model]["source"],
         sha256=lambda wc: config["models"][wc.model].get("sha256"),
+        trust_remote_code=lambda wc: config["models"][wc.model]["trust_remote_code"],
     log:
         log_path("materialize_model/{model}"),
     benchmark:

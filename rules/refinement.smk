@@ -3,19 +3,17 @@ rule refine:
     generator's window), `teacher` (teacher labels for every stage) or a student
     variant (its adapters for the trained stages, teacher labels for the rest)."""
     input:
-        unpack(student_inputs),
+        unpack(refine_inputs),
         questions=f"{RESULTS}/data/eval.jsonl",
         retrieval=f"{RESULTS}/retrieval/eval.jsonl",
         corpus=rules.prepare_data.output.corpus,
         generator=model_dir("generator"),
         student=lambda wc: [] if wc.method in ("full", "teacher") else model_dir("student"),
-        query_analysis_labels=teacher_labels("query_analysis", "eval"),
-        doc_structuring_labels=teacher_labels("doc_structuring", "eval"),
-        global_selection_labels=teacher_labels("global_selection", "eval"),
     output:
         f"{RESULTS}/refined/{{method}}.jsonl",
     params:
-        refinement=config["refinement"],
+        code=library_code("refine"),
+        refinement=lambda wc: config["refinement"] if refined_by_stages(wc.method) else None,
         max_context_tokens=config["generation"]["max_context_tokens"],
         quantization=lambda wc: config["training"]["variants"].get(wc.method, {}).get("quantization"),
         ptq=lambda wc: ptq_settings(wc.method),
@@ -26,6 +24,7 @@ rule refine:
         benchmark_path("refine/{method}")
     conda:
         "../envs/inference.yaml"
+    retries: MODEL_JOB_RETRIES
     threads: 2
     script:
         "../workflow_scripts/refine.py"
@@ -40,6 +39,7 @@ rule generate:
     output:
         f"{RESULTS}/answers/{{method}}.jsonl",
     params:
+        code=library_code("generate"),
         generation=config["generation"],
     log:
         log_path("generate/{method}"),
@@ -47,6 +47,7 @@ rule generate:
         benchmark_path("generate/{method}")
     conda:
         "../envs/inference.yaml"
+    retries: MODEL_JOB_RETRIES
     threads: 2
     script:
         "../workflow_scripts/generate.py"

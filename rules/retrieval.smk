@@ -5,6 +5,7 @@ rule build_bm25_index:
         index=f"{RESULTS}/retrieval/bm25.npz",
         meta=f"{RESULTS}/retrieval/bm25.meta.json",
     params:
+        code=library_code("build_bm25_index"),
         k1=config["retrieval"]["k1"],
         b=config["retrieval"]["b"],
         epsilon=config["retrieval"]["epsilon"],
@@ -26,6 +27,7 @@ rule retrieve:
     output:
         f"{RESULTS}/retrieval/{{split}}.jsonl",
     params:
+        code=library_code("retrieve"),
         top_k=config["retrieval"]["top_k"],
     log:
         log_path("retrieve/{split}"),

@@ -11,6 +11,7 @@ rule query_analysis:
         records=f"{RESULTS}/teacher/query_analysis/{{split}}.json",
         labels=teacher_labels("query_analysis", "{split}"),
     params:
+        code=library_code("teacher_query_analysis"),
         teacher=config["teacher"],
     log:
         log_path("query_analysis/{split}"),
@@ -18,6 +19,7 @@ rule query_analysis:
         benchmark_path("query_analysis/{split}")
     conda:
         "../envs/inference.yaml"
+    retries: MODEL_JOB_RETRIES
     threads: 2
     script:
         "../workflow_scripts/teacher_query_analysis.py"
@@ -34,6 +36,7 @@ rule doc_structuring:
         records=f"{RESULTS}/teacher/doc_structuring/{{split}}.json",
         labels=teacher_labels("doc_structuring", "{split}"),
     params:
+        code=library_code("teacher_doc_structuring"),
         teacher=config["teacher"],
     log:
         log_path("doc_structuring/{split}"),
@@ -41,6 +44,7 @@ rule doc_structuring:
         benchmark_path("doc_structuring/{split}")
     conda:
         "../envs/inference.yaml"
+    retries: MODEL_JOB_RETRIES
     threads: 2
     script:
         "../workflow_scripts/teacher_doc_structuring.py"
@@ -56,6 +60,7 @@ rule global_selection:
         records=f"{RESULTS}/teacher/global_selection/{{split}}.json",
         labels=teacher_labels("global_selection", "{split}"),
     params:
+        code=library_code("teacher_global_selection"),
         teacher=config["teacher"],
     log:
         log_path("global_selection/{split}"),
@@ -63,6 +68,7 @@ rule global_selection:
         benchmark_path("global_selection/{split}")
     conda:
         "../envs/inference.yaml"
+    retries: MODEL_JOB_RETRIES
     threads: 2
     script:
         "../workflow_scripts/teacher_global_selection.py"

@@ -9,6 +9,7 @@ rule train_student:
         loss=f"{RESULTS}/students/{{stage}}/{{variant}}/loss.csv",
         metrics=f"{RESULTS}/students/{{stage}}/{{variant}}/metrics.json",
     params:
+        code=library_code("train_student"),
         lora=config["training"]["lora"],
         validation=config["training"]["validation"],
         schedule=config["training"]["schedule"],
@@ -20,6 +21,7 @@ rule train_student:
         benchmark_path("train_student/{stage}/{variant}")
     conda:
         "../envs/training.yaml"
+    retries: MODEL_JOB_RETRIES
     threads: 2
     script:
         "../workflow_scripts/train_student.py"
@@ -34,6 +36,7 @@ rule quantize_student:
     output:
         directory(f"{RESULTS}/students/{{stage}}/{{variant}}/quantized"),
     params:
+        code=library_code("quantize_student"),
         ptq=lambda wc: ptq_settings(wc.variant),
     log:
         log_path("quantize_student/{stage}/{variant}"),
@@ -41,6 +44,7 @@ rule quantize_student:
         benchmark_path("quantize_student/{stage}/{variant}")
     conda:
         "../envs/training.yaml"
+    retries: MODEL_JOB_RETRIES
     threads: 2
     script:
         "../workflow_scripts/quantize_student.py"

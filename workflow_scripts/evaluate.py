@@ -3,4 +3,4 @@ from refiner_lib.tasks import evaluate
 
 setup(snakemake.log[0])
 i = snakemake.input
-evaluate(snakemake.wildcards.method, i.questions, i.refined, i.answers, i.query_labels, snakemake.output[0])
+evaluate(snakemake.wildcards.method, i.questions, i.refined, i.answers, i.query_labels or None, snakemake.output[0])

@@ -2,4 +2,5 @@ from refiner_lib.models import materialize
 from refiner_lib.runtime import setup
 
 setup(snakemake.log[0], snakemake.threads)
-materialize(snakemake.params.source, snakemake.output[0], snakemake.params.sha256)
+p = snakemake.params
+materialize(p.source, snakemake.output[0], p.sha256, p.trust_remote_code)

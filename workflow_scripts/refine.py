@@ -3,14 +3,16 @@ from refiner_lib.tasks import refine_variant
 
 setup(snakemake.log[0], snakemake.threads)
 i, p = snakemake.input, snakemake.params
-labels = {stage: i[f"{stage}_labels"] for stage in ("query_analysis", "doc_structuring", "global_selection")}
+labels = {stage: i[f"{stage}_labels"] for stage in ("query_analysis", "doc_structuring", "global_selection")
+          if f"{stage}_labels" in i.keys()}
+refinement = p.refinement or {}
 student = None
 if p.trained_stages:
     per_stage = {stage: i[stage] for stage in p.trained_stages}
     student = {"model_dir": i.student, "quantization": p.quantization,
                # a PTQ variant brings one merged, quantized model per stage; the others bring adapters
                "stage_models": per_stage if p.ptq else {}, "adapters": {} if p.ptq else per_stage,
-               "batch_size": p.refinement["batch_size"], "max_input_tokens": p.refinement["max_input_tokens"],
-               "max_new_tokens": p.refinement["max_new_tokens"]}
+               "batch_size": refinement["batch_size"], "max_input_tokens": refinement["max_input_tokens"],
+               "max_new_tokens": refinement["max_new_tokens"]}
 refine_variant(snakemake.wildcards.method, i.questions, i.retrieval, i.corpus, i.generator, labels,
-               p.refinement["budget_tokens"], p.max_context_tokens, snakemake.output[0], student)
+               refinement.get("budget_tokens"), p.max_context_tokens, snakemake.output[0], student)
