@@ -86,17 +86,25 @@ def synthetic_dataset(seed: int, num_articles: int, num_questions: int, min_word
 
 
 def split(questions: list[dict], num_train: int, num_eval: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Disjoint train and eval parts of one seeded permutation: eval from its
+    front, train from its back, so each part depends on its own size only
+    (asking for more eval questions leaves the training set, and so the
+    students, as they were)."""
+    return split_part(questions, "train", num_train, num_eval, seed), \
+        split_part(questions, "eval", num_train, num_eval, seed)
+
+
+def split_part(questions: list[dict], part: str, num_train: int, num_eval: int, seed: int) -> list[dict]:
     if num_train + num_eval > len(questions):
         raise InputError(f"split asks for {num_train} train + {num_eval} eval questions, the data has {len(questions)}")
     order = list(range(len(questions)))
     random.Random(seed).shuffle(order)
-    eval_part = [questions[i] for i in order[:num_eval]]
-    train_part = [questions[i] for i in order[num_eval:num_eval + num_train]]
-    return train_part, eval_part
+    chosen = order[:num_eval] if part == "eval" else order[len(order) - num_train:]
+    return [questions[i] for i in chosen]
 
 
-def prepare(data_config: dict, seed: int) -> dict:
-    """All of prepare_data's outputs as lists: train, eval, corpus, trees."""
+def prepare(data_config: dict) -> dict:
+    """All of prepare_data's outputs as lists: questions, corpus, trees."""
     kind = data_config["kind"]
     if kind == "synthetic":
         options = data_config["synthetic"]
@@ -113,5 +121,4 @@ def prepare(data_config: dict, seed: int) -> dict:
         trees = []
     else:  # the schema rejects this first; kept for library users
         raise InputError(f"data.kind: unknown kind '{kind}'")
-    train, evaluation = split(questions, data_config["split"]["num_train"], data_config["split"]["num_eval"], seed)
-    return {"train": train, "eval": evaluation, "corpus": corpus, "trees": trees}
+    return {"questions": questions, "corpus": corpus, "trees": trees}

@@ -16,12 +16,15 @@ SUMMARY_COLUMNS = ["variant", "questions", "em", "f1", "accuracy", "dqa_accuracy
                    "refine_seconds", "generate_seconds"]
 
 
-def prepare_data(data_config: dict, seed: int, train_path, eval_path, corpus_path, trees_path) -> None:
-    prepared = data.prepare(data_config, seed)
+def prepare_data(data_config: dict, questions_path, corpus_path, trees_path) -> None:
+    prepared = data.prepare(data_config)
     write_jsonl(corpus_path, prepared["corpus"])
     write_jsonl(trees_path, prepared["trees"])
-    write_jsonl(train_path, prepared["train"])
-    write_jsonl(eval_path, prepared["eval"])
+    write_jsonl(questions_path, prepared["questions"])
+
+
+def split_questions(questions_path, part: str, num_train: int, num_eval: int, seed: int, output_path) -> None:
+    write_jsonl(output_path, data.split_part(load_jsonl(questions_path), part, num_train, num_eval, seed))
 
 
 def build_index(corpus_path, index_path, k1: float, b: float, epsilon: float) -> None:

@@ -1,14 +1,12 @@
 rule prepare_data:
-    """Normalized questions (train/eval split), corpus and true structure trees."""
+    """Normalized questions, corpus and true structure trees."""
     output:
-        train=f"{RESULTS}/data/train.jsonl",
-        eval=f"{RESULTS}/data/eval.jsonl",
+        questions=f"{RESULTS}/data/questions.jsonl",
         corpus=f"{RESULTS}/data/corpus.jsonl",
         trees=f"{RESULTS}/data/trees.jsonl",
     params:
         code=library_code("prepare_data"),
-        data=config["data"],
-        seed=config["seed"],
+        data={key: value for key, value in config["data"].items() if key != "split"},
     log:
         log_path("prepare_data"),
     benchmark:
@@ -17,3 +15,24 @@ rule prepare_data:
         "../envs/data.yaml"
     script:
         "../workflow_scripts/prepare_data.py"
+
+
+rule split_questions:
+    """The train or eval part of a seeded permutation of the questions. Each part
+    depends on its own size only: more eval questions retrain nothing."""
+    input:
+        rules.prepare_data.output.questions,
+    output:
+        f"{RESULTS}/data/{{split}}.jsonl",
+    params:
+        code=library_code("split_questions"),
+        size=lambda wc: config["data"]["split"][f"num_{wc.split}"],
+        seed=config["seed"],
+    log:
+        log_path("split_questions/{split}"),
+    benchmark:
+        benchmark_path("split_questions/{split}")
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/split_questions.py"

@@ -1,43 +1,16 @@
 """The whole workflow, end to end, through Snakemake on tiny real models:
 synthetic data with the oracle teacher, and the shared HotpotQA with an LLM
 teacher. A second run must find nothing to do."""
+import copy
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import HOTPOTQA, ROOT, need_shared
+from conftest import HOTPOTQA, need_shared
 from refiner_lib import stage_times
-
-PTQ_VARIANTS = {"lora_ptq_int8": {"quantization": None, "ptq": {"bits": 8}},
-                "lora_ptq_int4": {"quantization": None, "ptq": {"bits": 4, "quant_type": "nf4", "double_quant": True,
-                                                                 "compute_dtype": "float32"}}}
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
-
-
-def tiny_config(model_path: Path) -> dict:
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["models"] = {"tiny": {"source": str(model_path)}}
-    config["roles"] = {"student": "tiny", "generator": "tiny", "teacher": "tiny"}
-    config["data"]["synthetic"].update(num_articles=9, num_questions=40, min_words=500, max_words=700)
-    config["data"]["split"] = {"num_train": 12, "num_eval": 6}
-    config["training"]["validation"] = {"num_records": 4, "every_steps": 1}
-    config["training"]["schedule"].update(max_steps=2, batch_size=2, max_seq_len=256)
-    config["refinement"].update(budget_tokens=96, max_new_tokens={"doc_structuring": 16, "global_selection": 8})
-    config["generation"].update(max_new_tokens=4, max_context_tokens=160)
-    config["teacher"]["max_new_tokens"] = {"doc_structuring": 16, "global_selection": 8}
-    config["training"]["variants"].update(PTQ_VARIANTS)
-    return config
-
-
-def run(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return subprocess.run(SNAKEMAKE + ["--directory", str(workdir), *extra], capture_output=True, text=True)
-
+from workflow_helpers import copy_sources, dry_run_jobs, run, tiny_config, write_config
 
 def check_outputs(workdir: Path, config: dict) -> list[dict]:
     results = workdir / "results"
@@ -73,7 +46,7 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
         answers = [json.loads(line) for line in (results / "answers" / f"{method}.jsonl").open()]
         assert len(answers) == config["data"]["split"]["num_eval"]
     timed = stage_times.read_benchmarks(results)
-    expected = {"materialize_model", "prepare_data", "build_bm25_index", "retrieve", "query_analysis",
+    expected = {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve", "query_analysis",
                 "doc_structuring", "global_selection", "train_student", "refine", "generate", "evaluate", "summarize"}
     if any(s.get("ptq") for s in config["training"]["variants"].values()):
         expected.add("quantize_student")
@@ -83,15 +56,96 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
     return rows
 
 
-def test_synthetic_oracle_end_to_end_then_nothing_to_do(tiny_model, tmp_path):
+@pytest.fixture(scope="module")
+def synthetic_run(tiny_model, tmp_path_factory):
+    """One finished run of the tiny config (all four variants), from a private
+    copy of the sources so that tests may edit library modules."""
+    source = copy_sources(tmp_path_factory.mktemp("source"))
+    workdir = tmp_path_factory.mktemp("run")
     config = tiny_config(tiny_model)
-    first = run(tmp_path, config)
+    first = run(workdir, config, source=source)
     assert first.returncode == 0, first.stderr[-4000:]
-    rows = check_outputs(tmp_path, config)
+    return {"source": source, "workdir": workdir, "config": config}
+
+
+def test_synthetic_oracle_end_to_end_then_nothing_to_do(synthetic_run):
+    workdir, config = synthetic_run["workdir"], synthetic_run["config"]
+    rows = check_outputs(workdir, config)
     teacher = next(r for r in rows if r["variant"] == "teacher")
     assert float(teacher["dqa_accuracy"]) == 1.0 and float(teacher["adr_recall"]) > 0  # the oracle's own labels
-    again = run(tmp_path, config, "--dry-run")
-    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    assert dry_run_jobs(workdir, config, synthetic_run["source"]) == {}
+
+
+TEACHER_JOBS = {"query_analysis": 2, "doc_structuring": 2, "global_selection": 2}
+EVAL_SIDE = {"refine": 6, "generate": 6, "evaluate": 6, "summarize": 1}
+STUDENTS = {"train_student": 4, "quantize_student": 4, "refine": 4, "generate": 4, "evaluate": 4, "summarize": 1}
+
+
+def set_path(config: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        config = config[key]
+    config[last] = value
+
+
+# (edit: dotted config key -> new value, the jobs the next run must run). The tiny
+# config trains query_analysis and global_selection students, variants lora, qlora
+# and the two PTQ variants built from lora: 6 methods with `full` and `teacher`.
+RERUNS = {
+    "eval questions": ({"data.split.num_eval": 5},
+                       {"split_questions": 1, "retrieve": 1, "query_analysis": 1, "doc_structuring": 1,
+                        "global_selection": 1, **EVAL_SIDE}),
+    "LoRA rank": ({"training.lora.r": 4}, STUDENTS),
+    "QLoRA quantization type": ({"training.variants.qlora.quantization.quant_type": "fp4"},
+                                {"train_student": 2, "refine": 1, "generate": 1, "evaluate": 1, "summarize": 1}),
+    "PTQ bits": ({"training.variants.lora_ptq_int4.ptq.bits": 8},
+                 {"quantize_student": 2, "refine": 1, "generate": 1, "evaluate": 1, "summarize": 1}),
+    "token budget": ({"refinement.budget_tokens": 80},
+                     {"refine": 5, "generate": 5, "evaluate": 5, "summarize": 1}),
+    "generator max tokens": ({"generation.max_new_tokens": 6}, {"generate": 6, "evaluate": 6, "summarize": 1}),
+    "teacher kind": ({"teacher.kind": "llm"},
+                     {**TEACHER_JOBS, "train_student": 4, "quantize_student": 4, "refine": 5, "generate": 5,
+                      "evaluate": 5, "summarize": 1}),
+    "retrieval top-k": ({"retrieval.top_k": 2},
+                        {"retrieve": 2, "doc_structuring": 2, "global_selection": 2, "train_student": 2,
+                         "quantize_student": 2, **EVAL_SIDE}),
+    "synthetic data seed": ({"data.synthetic.seed": 8},
+                            {"prepare_data": 1, "build_bm25_index": 1, "split_questions": 2, "retrieve": 2,
+                             **TEACHER_JOBS, "train_student": 4, "quantize_student": 4, **EVAL_SIDE}),
+    "checkpoint frequency (changes no result)": ({"training.checkpoint_every_steps": 7}, {}),
+}
+
+
+@pytest.mark.parametrize("edit", RERUNS, ids=list(RERUNS))
+def test_a_config_edit_reruns_exactly_its_stale_jobs(synthetic_run, edit):
+    changes, expected = RERUNS[edit]
+    config = copy.deepcopy(synthetic_run["config"])
+    for path, value in changes.items():
+        set_path(config, path, value)
+    try:
+        assert dry_run_jobs(synthetic_run["workdir"], config, synthetic_run["source"]) == expected
+    finally:
+        write_config(synthetic_run["workdir"], synthetic_run["config"])
+
+
+LIBRARY_EDITS = {
+    "metrics.py": {"evaluate": 6, "summarize": 1},
+    "training.py": STUDENTS,
+    "quantize.py": {"quantize_student": 4, "refine": 2, "generate": 2, "evaluate": 2, "summarize": 1},
+}
+
+
+@pytest.mark.parametrize("module", LIBRARY_EDITS)
+def test_a_library_edit_reruns_the_rules_whose_code_uses_it(synthetic_run, module):
+    path = synthetic_run["source"] / "refiner_lib" / module
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# an edit\n")
+        assert dry_run_jobs(synthetic_run["workdir"], synthetic_run["config"], synthetic_run["source"]) == \
+            LIBRARY_EDITS[module]
+    finally:
+        path.write_text(original)
+    assert dry_run_jobs(synthetic_run["workdir"], synthetic_run["config"], synthetic_run["source"]) == {}
 
 
 def test_hotpotqa_with_an_llm_teacher(tiny_model, tmp_path):

@@ -3,4 +3,4 @@ from refiner_lib.tasks import prepare_data
 
 setup(snakemake.log[0])
 out = snakemake.output
-prepare_data(snakemake.params.data, snakemake.params.seed, out.train, out.eval, out.corpus, out.trees)
+prepare_data(snakemake.params.data, out.questions, out.corpus, out.trees)
