@@ -85,7 +85,7 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_model, uninterrupted, 
     config = fault_config(tiny_model, retries)
     write_config(tmp_path, config)
     process = subprocess.Popen(snakemake_command(tmp_path) + [TARGET], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=source_env())
+                               stderr=subprocess.STDOUT, text=True, env=source_env(), cwd=tmp_path)
     killed_at = kill_training_midway(tmp_path, process)
     output = process.communicate(timeout=600)[0]
     assert 0 < killed_at < STEPS

@@ -66,8 +66,9 @@ def write_config(workdir: Path, config: dict) -> None:
 
 def run(workdir: Path, config: dict, *extra: str, source: Path = ROOT) -> subprocess.CompletedProcess:
     write_config(workdir, config)
+    # cwd: `python -m` puts the current folder first on sys.path, before PYTHONPATH
     return subprocess.run(snakemake_command(workdir, source) + list(extra), capture_output=True, text=True,
-                          env=source_env(source))
+                          env=source_env(source), cwd=workdir)
 
 
 def dry_run_jobs(workdir: Path, config: dict, source: Path = ROOT) -> dict[str, int]:
