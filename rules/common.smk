@@ -10,6 +10,10 @@ STAGES = ["query_analysis", "doc_structuring", "global_selection"]
 SPLITS = ["train", "eval"]
 # model jobs die of preemption or out-of-memory on clusters; training resumes from its checkpoint
 MODEL_JOB_RETRIES = config["retries"]
+# GPUs a job asks a cluster for (resource `gpu`, sent by the SLURM plugin as --gpus):
+# model jobs one, the rest none; the oracle teacher and the `full`/`teacher`
+# refinements run no model.
+TEACHER_GPUS = 1 if config["teacher"]["kind"] == "llm" else 0
 
 
 wildcard_constraints:

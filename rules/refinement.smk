@@ -18,6 +18,8 @@ rule refine:
         quantization=lambda wc: config["training"]["variants"].get(wc.method, {}).get("quantization"),
         ptq=lambda wc: ptq_settings(wc.method),
         trained_stages=lambda wc: [] if wc.method in ("full", "teacher") else TRAINED_STAGES,
+    resources:
+        gpu=lambda wc: 0 if wc.method in ("full", "teacher") else 1,
     log:
         log_path("refine/{method}"),
     benchmark:
@@ -41,6 +43,8 @@ rule generate:
     params:
         code=library_code("generate"),
         generation=config["generation"],
+    resources:
+        gpu=1,
     log:
         log_path("generate/{method}"),
     benchmark:

@@ -13,6 +13,8 @@ rule query_analysis:
     params:
         code=library_code("teacher_query_analysis"),
         teacher=config["teacher"],
+    resources:
+        gpu=TEACHER_GPUS,
     log:
         log_path("query_analysis/{split}"),
     benchmark:
@@ -38,6 +40,8 @@ rule doc_structuring:
     params:
         code=library_code("teacher_doc_structuring"),
         teacher=config["teacher"],
+    resources:
+        gpu=TEACHER_GPUS,
     log:
         log_path("doc_structuring/{split}"),
     benchmark:
@@ -62,6 +66,8 @@ rule global_selection:
     params:
         code=library_code("teacher_global_selection"),
         teacher=config["teacher"],
+    resources:
+        gpu=TEACHER_GPUS,
     log:
         log_path("global_selection/{split}"),
     benchmark:

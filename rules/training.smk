@@ -15,6 +15,8 @@ rule train_student:
         schedule=config["training"]["schedule"],
         quantization=lambda wc: config["training"]["variants"][wc.variant]["quantization"],
         seed=config["seed"],
+    resources:
+        gpu=1,
     log:
         log_path("train_student/{stage}/{variant}"),
     benchmark:
@@ -38,6 +40,8 @@ rule quantize_student:
     params:
         code=library_code("quantize_student"),
         ptq=lambda wc: ptq_settings(wc.variant),
+    resources:
+        gpu=1,
     log:
         log_path("quantize_student/{stage}/{variant}"),
     benchmark:

@@ -1,13 +1,12 @@
-"""The execution profiles: the SLURM profile gives every rule its resources,
-one GPU to the model rules and none to the others."""
+"""Execution profiles and the resources each job asks for: every rule sized in
+the SLURM profile; one GPU for each model job, none for the others."""
 import re
 
+import pytest
 import yaml
 
 from conftest import ROOT
-
-GPU_RULES = {"query_analysis", "doc_structuring", "global_selection", "train_student", "quantize_student", "refine",
-             "generate"}
+from workflow_helpers import run
 
 
 def workflow_rules() -> set[str]:
@@ -15,14 +14,14 @@ def workflow_rules() -> set[str]:
             for name in re.findall(r"^rule (\w+):", smk.read_text(), re.M)}
 
 
-def test_slurm_profile_sizes_every_rule_and_gives_gpus_to_model_rules_only():
+def test_slurm_profile_sizes_every_rule():
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["executor"] == "slurm"
     resources = profile["set-resources"]
     assert set(resources) == workflow_rules()
     for rule, needs in resources.items():
         assert {"mem_mb", "runtime", "cpus_per_task"} <= set(needs), rule
-        assert needs.get("gpu", 0) == (1 if rule in GPU_RULES else 0), rule
+        assert "gpu" not in needs, f"{rule}: GPUs are the rules' own resources"
         assert profile["set-threads"].get(rule, 1) == needs["cpus_per_task"], rule
     # partition and account come from the command line (--default-resources), not from this file
     assert "default-resources" not in profile
@@ -31,3 +30,32 @@ def test_slurm_profile_sizes_every_rule_and_gives_gpus_to_model_rules_only():
 def test_local_profile_runs_on_this_machine():
     profile = yaml.safe_load((ROOT / "profiles" / "local" / "config.yaml").read_text())
     assert "executor" not in profile and profile["cores"] >= 1 and profile["rerun-incomplete"] is True
+
+
+def planned_gpus(workdir, config) -> dict[str, set[int]]:
+    """rule[:wildcards] -> the gpu resource of its planned jobs, from a dry run."""
+    result = run(workdir, config, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    gpus: dict[str, set[int]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout + result.stderr):
+        name = re.match(r"(?:local)?rule (\w+):", block)
+        if not name or name.group(1) == "all":
+            continue
+        method = re.search(r"wildcards:.*method=(\w+)", block)
+        key = name.group(1) + (f":{method.group(1)}" if method and name.group(1) == "refine" else "")
+        found = re.search(r"resources:.*\bgpu=(\d+)", block)
+        gpus.setdefault(key, set()).add(int(found.group(1)) if found else 0)
+    return gpus
+
+
+@pytest.mark.parametrize("teacher", ["oracle", "llm"])
+def test_model_jobs_ask_for_one_gpu_and_the_others_none(tmp_path, teacher):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["teacher"]["kind"] = teacher
+    gpus = planned_gpus(tmp_path, config)
+    teacher_gpu = {1} if teacher == "llm" else {0}
+    expected = {"materialize_model": {0}, "prepare_data": {0}, "split_questions": {0}, "build_bm25_index": {0},
+                "retrieve": {0}, "query_analysis": teacher_gpu, "doc_structuring": teacher_gpu,
+                "global_selection": teacher_gpu, "train_student": {1}, "refine:full": {0}, "refine:teacher": {0},
+                "refine:lora": {1}, "refine:qlora": {1}, "generate": {1}, "evaluate": {0}, "summarize": {0}}
+    assert gpus == expected

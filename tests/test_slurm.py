@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,6 @@ from conftest import ROOT
 from workflow_helpers import run, tiny_config, write_config
 
 SCRIPT = ROOT / "tests" / "slurm" / "localhost.sh"
-GPU_RULES = {"query_analysis", "doc_structuring", "global_selection", "train_student", "quantize_student", "refine",
-             "generate"}
 ALREADY_RUNNING = 3  # localhost.sh's exit status when a SLURM it did not start is up
 
 
@@ -54,7 +53,7 @@ def ci_profile(folder: Path) -> Path:
         resources.update(mem_mb=min(resources["mem_mb"], 3000), runtime=min(resources["runtime"], 30),
                          cpus_per_task=1)
     profile["set-threads"] = {rule: 1 for rule in profile["set-threads"]}
-    profile.update({"jobs": 4, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 2,
+    profile.update({"jobs": 8, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 2,
                     "default-resources": {"slurm_partition": "debug", "slurm_account": "ci"}})
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
@@ -70,14 +69,15 @@ def quality_columns(path: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in csv.DictReader(path.open())]
 
 
-def allocated_gpus(workdir: Path) -> dict[str, set[bool]]:
-    """rule -> whether each of its SLURM jobs was allocated a GPU (from sacct)."""
+def allocated_gpus(snakemake_output: str) -> dict[str, set[bool]]:
+    """rule[:method] -> whether each of its SLURM jobs was allocated a GPU (sacct's AllocTRES)."""
     seen: dict[str, set[bool]] = {}
-    for log in (workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"):
-        rule = next(p for p in log.relative_to(workdir / ".snakemake" / "slurm_logs").parts).removeprefix("rule_")
-        tres = subprocess.run(["sacct", "-n", "-X", "-P", "-j", log.stem, "--format=AllocTRES"],
+    for job_id, rule, rest in re.findall(r"SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/(\S*)\)",
+                                         snakemake_output):
+        key = f"{rule}:{rest.split('/')[0]}" if rule == "refine" else rule
+        tres = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "--format=AllocTRES"],
                               capture_output=True, text=True, check=True).stdout
-        seen.setdefault(rule, set()).add("gres/gpu=1" in tres)
+        seen.setdefault(key, set()).add("gres/gpu=1" in tres)
     return seen
 
 
@@ -113,7 +113,10 @@ def test_the_workflow_on_a_real_slurm_matches_a_local_run(slurm, tiny_model, tmp
             torch.testing.assert_close(ours[key], theirs[key], rtol=1e-5, atol=1e-6)
     assert quality_columns(on_slurm / "results/summary.csv") == quality_columns(local / "results/summary.csv")
 
-    gpus = allocated_gpus(on_slurm)
-    assert set(gpus) >= {"prepare_data", "train_student", "refine", "generate", "evaluate", "summarize"}
-    for rule, allocated in gpus.items():
-        assert allocated == {rule in GPU_RULES}, (rule, allocated)
+    gpus = allocated_gpus(result.stdout + result.stderr)
+    model_jobs = {"train_student", "refine:lora", "generate"}  # the oracle teacher and full/teacher refine run no model
+    assert set(gpus) == {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve",
+                         "query_analysis", "doc_structuring", "global_selection", "train_student", "refine:full",
+                         "refine:teacher", "refine:lora", "generate", "evaluate", "summarize"}
+    for job, allocated in gpus.items():
+        assert allocated == {job in model_jobs}, (job, allocated)

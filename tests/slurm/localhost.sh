@@ -43,8 +43,9 @@ install_packages() {
 }
 
 configure() {
-  local host mem
+  local host mem cpus
   host=$(hostname -s)
+  cpus=$(($(nproc) * 2))
   mem=$(($(free -m | awk '/^Mem:/{print $7}') - 1024))
   mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge /run/mysqld
   chown slurm:slurm /var/spool/slurmctld /var/log/slurm
@@ -71,13 +72,15 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1000
 ReturnToService=2
+# the test's jobs idle more than they compute: let 2x the cores' worth run at once
+SlurmdParameters=config_overrides
 MinJobAge=600
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStorageTRES=gres/gpu
 JobAcctGatherType=jobacct_gather/linux
 GresTypes=gpu
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem Gres=gpu:1 State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
   printf 'AutoDetect=off\nNodeName=%s Name=gpu File=/dev/null\n' "$host" >/etc/slurm/gres.conf
