@@ -12,6 +12,9 @@ configfile: "config.yaml"
 validate(config, "schemas/config.schema.yaml", set_default=True)
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/data.smk"
@@ -26,4 +29,5 @@ rule all:
     input:
         f"{RESULTS}/summary.csv",
         f"{RESULTS}/summary.md",
+        rules.plot_results.output,
     default_target: True

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from .measure import forward_flops, parameter_count, tensor_parameters
 from .models import load_tokenizer
 from .prompts import record_messages
 
@@ -64,6 +65,23 @@ class HFBackend:
         self.model = model.eval()
         self.stage: str | None = None
         self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
+        self.flops = 0  # forward FLOPs of every call so far, from the tokens each processed
+        self._active_parameters: dict[str | None, int] = {}
+
+    def active_parameters(self) -> int:
+        """Parameters a forward pass of the active stage uses (base + its adapter)."""
+        adapter = self.stage if self.stage in self.adapters else None
+        if adapter not in self._active_parameters:
+            self._active_parameters[adapter] = parameter_count(self.model, adapter)
+        return self._active_parameters[adapter]
+
+    def count(self, tokens: int) -> None:
+        self.flops += forward_flops(self.active_parameters(), int(tokens))
+
+    def weights(self) -> dict:
+        """Every loaded parameter (all adapters) and the weights' bytes in memory."""
+        lora = sum(tensor_parameters(t) for name, t in self.model.named_parameters() if "lora_" in name)
+        return {"parameters": parameter_count(self.model) + lora, "memory_bytes": int(self.model.get_memory_footprint())}
 
     def use(self, stage: str | None) -> "HFBackend":
         self.stage = stage
@@ -93,6 +111,7 @@ class HFBackend:
                 tokens = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                              pad_token_id=self.tokenizer.pad_token_id)
                 new = tokens[:, batch["input_ids"].shape[1]:]
+                self.count(batch["attention_mask"].sum() + (new != self.tokenizer.pad_token_id).sum())
                 outputs += [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return outputs
 
@@ -115,6 +134,7 @@ class HFBackend:
                 input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
                 attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
                 log_probs = torch.log_softmax(self.model(input_ids=input_ids, attention_mask=attention).logits.float(), -1)
+                self.count(attention.sum())
                 scores = []
                 for row, ids in enumerate(choice_ids):
                     positions = torch.arange(width - len(ids), width)  # the choice's tokens

@@ -7,11 +7,8 @@ from pathlib import Path
 
 from .backend import load_causal_lm
 from .jsonl import write_json
+from .measure import folder_bytes
 from .models import atomic_dir, load_tokenizer, save_tokenizer
-
-
-def folder_bytes(folder: str | Path) -> int:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
 def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, output: Path) -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import time
 
-from . import bm25, data, metrics, refine, stages, teacher, training
+from . import bm25, data, measure, metrics, refine, report, stages, teacher, training
 from .jsonl import InputError, load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
 from .models import load_tokenizer
 from .prompts import generator_messages
 
-SUMMARY_COLUMNS = ["variant", "questions", "em", "f1", "accuracy", "dqa_accuracy", "adr_recall", "context_tokens",
-                   "refine_seconds", "generate_seconds"]
 
 
 def prepare_data(data_config: dict, questions_path, corpus_path, trees_path) -> None:
@@ -94,33 +92,105 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
 
 
 def refine_variant(method: str, eval_path, retrieval_path, corpus_path, generator_dir, teacher_labels: dict,
-                   budget: int, max_context_tokens: int, output_path, student: dict | None = None) -> None:
+                   budget: int, max_context_tokens: int, output_path, student: dict | None = None,
+                   cost_path=None, warmup_questions: int = 2) -> None:
     """method: 'full', 'teacher', or a student variant. teacher_labels maps each
     stage to its eval labels file; student = {model_dir, adapters: {stage: dir},
-    quantization, batch_size, max_new_tokens} for a trained variant."""
+    stage_models: {stage: dir}, quantization, batch_size, max_input_tokens,
+    max_new_tokens} for a trained variant. Each question is refined on its own
+    and timed, after `warmup_questions` untimed ones; cost_path gets the
+    latency summary, peak memory, parameters, FLOPs and sizes."""
     questions, retrieval = load_jsonl(eval_path), retrieval_map(retrieval_path)
-    corpus = by_id(load_jsonl(corpus_path))
     tokenizer = load_tokenizer(generator_dir)
-    started = time.perf_counter()
-    if method == "full":
-        rows = [{"id": q["id"], "context": refine.full_context([corpus[d] for d in retrieval[q["id"]]],
-                                                               max_context_tokens, tokenizer)} for q in questions]
-    else:
-        analysis, trees, selection = stage_outputs(questions, retrieval, corpus, teacher_labels, student)
-        rows = []
-        for q in questions:
-            doc_trees = [trees[d] for d in retrieval[q["id"]]]
-            chosen = [selection[(q["id"], d)] for d in retrieval[q["id"]]]
-            refined = refine.refine_question(q["question"], doc_trees, analysis[q["id"]]["probabilities"], chosen,
-                                             budget, lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
-            rows.append({"id": q["id"], "context": refined["context"], "label": analysis[q["id"]]["label"],
-                         "probabilities": analysis[q["id"]]["probabilities"],
-                         "selections": {d: s for d, s in zip(retrieval[q["id"]], chosen)}})
-    seconds = time.perf_counter() - started
-    for row in rows:
-        row["context_tokens"] = len(tokenizer(row["context"], add_special_tokens=False)["input_ids"])
-        row["refine_seconds"] = seconds / max(1, len(rows))
+    refiner = Refiner(method, retrieval, by_id(load_jsonl(corpus_path)), teacher_labels, student, budget,
+                      max_context_tokens, tokenizer)
+    for q in questions[:warmup_questions]:
+        refiner.refine(q)
+    rows = []
+    for q in questions:
+        flops_before, started = refiner.flops(), time.perf_counter()
+        row = refiner.refine(q)
+        row.update(refine_seconds=time.perf_counter() - started, refine_flops=refiner.flops() - flops_before,
+                   context_tokens=len(tokenizer(row["context"], add_special_tokens=False)["input_ids"]))
+        rows.append(row)
     write_jsonl(output_path, rows)
+    if cost_path:
+        write_json(cost_path, {**refiner.cost(), **inference_cost(rows, "refine", warmup_questions)})
+
+
+def inference_cost(rows: list[dict], step: str, warmup_questions: int) -> dict:
+    memory, kind = measure.peak_memory_mb()
+    return {"latency_seconds": measure.latency_summary([r[f"{step}_seconds"] for r in rows]),
+            "flops_per_query": metrics.mean([r[f"{step}_flops"] for r in rows]),
+            "peak_memory_mb": round(memory, 1), "peak_memory_kind": kind, "warmup_questions": warmup_questions}
+
+
+class Refiner:
+    """One question at a time: a student's trained stages run its models, every
+    other stage keeps the teacher's labels; then LongRefiner's scoring under the
+    token budget (or, for `full`, the retrieved text cut to the window)."""
+
+    def __init__(self, method, retrieval, corpus, teacher_labels, student, budget, max_context_tokens, tokenizer):
+        self.method, self.retrieval, self.corpus, self.student = method, retrieval, corpus, student
+        self.budget, self.max_context_tokens, self.tokenizer = budget, max_context_tokens, tokenizer
+        self.backends = student_backends(student) if student else {}
+        labels = {stage: load_jsonl(path) for stage, path in teacher_labels.items()}
+        self.analysis = by_id(labels.get("query_analysis", []))
+        self.trees = by_id(labels.get("doc_structuring", []))
+        self.selection = {(r["id"], r["doc_id"]): r["selected"] for r in labels.get("global_selection", [])}
+        self.structured: dict[str, dict] = {}  # documents a trained HDS student has structured
+
+    def flops(self) -> int:
+        return sum(b.flops for b in self.distinct_backends())
+
+    def distinct_backends(self) -> list:
+        return list({id(b): b for b in self.backends.values()}.values())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def refine(self, q: dict) -> dict:
+        doc_ids = self.retrieval[q["id"]]
+        if self.method == "full":
+            return {"id": q["id"], "context": refine.full_context([self.corpus[d] for d in doc_ids],
+                                                                  self.max_context_tokens, self.tokenizer)}
+        if "query_analysis" in self.backends:
+            analysis = stages.model_query_analysis(self.backends["query_analysis"], [q])[0]
+        else:
+            analysis = self.analysis[q["id"]]
+        trees = {d: self.tree(d) for d in doc_ids}
+        if "global_selection" in self.backends:
+            picked = stages.model_selection(self.backends["global_selection"], [q], self.retrieval, trees,
+                                            self.student["max_new_tokens"]["global_selection"])
+            chosen = [r["selected"] for r in picked]
+        else:
+            chosen = [self.selection[(q["id"], d)] for d in doc_ids]
+        refined = refine.refine_question(q["question"], [trees[d] for d in doc_ids], analysis["probabilities"],
+                                         chosen, self.budget, self.count_tokens)
+        return {"id": q["id"], "context": refined["context"], "label": analysis["label"],
+                "probabilities": analysis["probabilities"], "selections": dict(zip(doc_ids, chosen))}
+
+    def tree(self, doc_id: str) -> dict:
+        if "doc_structuring" not in self.backends:
+            return self.trees[doc_id]
+        if doc_id not in self.structured:  # a document is structured once, as LongRefiner caches it
+            self.structured[doc_id] = stages.model_trees(self.backends["doc_structuring"], [self.corpus[doc_id]],
+                                                         self.student["max_new_tokens"]["doc_structuring"])[0]
+        return self.structured[doc_id]
+
+    def cost(self) -> dict:
+        """Parameters and weights of the refiner's models, and their sizes on disk."""
+        loaded = [b.weights() for b in self.distinct_backends()]
+        student = self.student or {}
+        adapters = list(student.get("adapters", {}).values())
+        stage_models = list(student.get("stage_models", {}).values())
+        disk = sum(measure.weight_bytes(folder) for folder in stage_models)
+        if adapters:
+            disk += measure.weight_bytes(student["model_dir"])
+        return {"method": self.method, "refiner_parameters": sum(w["parameters"] for w in loaded),
+                "refiner_memory_bytes": sum(w["memory_bytes"] for w in loaded),
+                "adapter_bytes": sum(measure.folder_bytes(a) for a in adapters),
+                "refiner_disk_bytes": disk + sum(measure.folder_bytes(a) for a in adapters)}
 
 
 def student_backends(student: dict) -> dict:
@@ -138,45 +208,34 @@ def student_backends(student: dict) -> dict:
     return {stage: shared for stage in student["adapters"]}
 
 
-def stage_outputs(questions, retrieval, corpus, teacher_labels: dict, student: dict | None):
-    """Per-stage outputs for refinement: a student's trained stages run its
-    models; every other stage keeps the teacher's labels."""
-    backends = student_backends(student) if student else {}
-    if "query_analysis" in backends:
-        analysis = by_id(stages.model_query_analysis(backends["query_analysis"], questions))
-    else:
-        analysis = by_id(load_jsonl(teacher_labels["query_analysis"]))
-    if "doc_structuring" in backends:
-        doc_ids = teacher.documents_of(questions, retrieval)
-        trees = by_id(stages.model_trees(backends["doc_structuring"], [corpus[d] for d in doc_ids],
-                                         student["max_new_tokens"]["doc_structuring"]))
-    else:
-        trees = by_id(load_jsonl(teacher_labels["doc_structuring"]))
-    if "global_selection" in backends:
-        picked = stages.model_selection(backends["global_selection"], questions, retrieval, trees,
-                                        student["max_new_tokens"]["global_selection"])
-    else:
-        picked = load_jsonl(teacher_labels["global_selection"])
-    selection = {(r["id"], r["doc_id"]): r["selected"] for r in picked}
-    return analysis, trees, selection
-
-
 def generate_answers(refined_path, eval_path, generator_dir, max_new_tokens: int, batch_size: int,
-                     max_input_tokens: int, output_path) -> None:
+                     max_input_tokens: int, output_path, cost_path=None, warmup_questions: int = 2) -> None:
+    """Answer each question on its own, timed after `warmup_questions` untimed
+    ones (batch_size applies to the warm-up-free batch API, not to latency)."""
     from .backend import HFBackend
 
     questions = by_id(load_jsonl(eval_path))
     refined = load_jsonl(refined_path)
     backend = HFBackend(generator_dir, batch_size=batch_size, max_input_tokens=max_input_tokens)
     prompts = [backend.prompt(generator_messages(questions[r["id"]]["question"], r["context"])) for r in refined]
-    started = time.perf_counter()
-    answers = backend.generate(prompts, max_new_tokens)
-    seconds = (time.perf_counter() - started) / max(1, len(prompts))
-    write_jsonl(output_path, [{"id": r["id"], "prediction": a, "generate_seconds": seconds}
-                              for r, a in zip(refined, answers)])
+    for prompt in prompts[:warmup_questions]:
+        backend.generate([prompt], max_new_tokens)
+    rows = []
+    for r, prompt in zip(refined, prompts):
+        flops_before, started = backend.flops, time.perf_counter()
+        answer = backend.generate([prompt], max_new_tokens)[0]
+        rows.append({"id": r["id"], "prediction": answer, "generate_seconds": time.perf_counter() - started,
+                     "generate_flops": backend.flops - flops_before})
+    write_jsonl(output_path, rows)
+    if cost_path:
+        weights = backend.weights()
+        write_json(cost_path, {"generator_parameters": weights["parameters"],
+                               "generator_memory_bytes": weights["memory_bytes"],
+                               **inference_cost(rows, "generate", warmup_questions)})
 
 
-def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_labels, output_path) -> None:
+def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_labels, output_path,
+             refine_cost_path=None, generate_cost_path=None) -> None:
     questions = load_jsonl(eval_path)
     refined, answers = by_id(load_jsonl(refined_path)), by_id(load_jsonl(answers_path))
     reference_labels = by_id(load_jsonl(teacher_query_labels)) if teacher_query_labels else {}
@@ -202,24 +261,15 @@ def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_l
         "dqa_accuracy": metrics.mean([r["dqa_correct"] for r in rows if "dqa_correct" in r]),
         "adr_recall": metrics.mean([r["adr_recall"] for r in rows if "adr_recall" in r]),
         "context_tokens": metrics.mean([refined[r["id"]]["context_tokens"] for r in rows]),
-        "refine_seconds": metrics.mean([refined[r["id"]]["refine_seconds"] for r in rows]),
-        "generate_seconds": metrics.mean([answers[r["id"]]["generate_seconds"] for r in rows]),
     }
+    if refine_cost_path and generate_cost_path:
+        summary.update(report.cost_columns(read_json(refine_cost_path), read_json(generate_cost_path)))
     write_json(output_path, {"summary": summary, "per_question": rows})
 
 
-def summarize(metric_paths: list, csv_path, markdown_path) -> None:
+def summarize(metric_paths: list, training_paths: list, csv_path, markdown_path) -> None:
+    """summary.csv (every column) and summary.md (the inference and training tables)."""
     rows = [read_json(p)["summary"] for p in metric_paths]
-    write_csv(csv_path, [{k: format_value(v) for k, v in r.items()} for r in rows], SUMMARY_COLUMNS)
-    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
-    lines += ["| " + " | ".join(format_value(r.get(c)) for c in SUMMARY_COLUMNS) + " |" for r in rows]
-    write_text(markdown_path, "# Summary\n\n" + "\n".join(lines) + "\n")
-
-
-def format_value(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
+    training_rows = [report.training_row(p, read_json(p)) for p in training_paths]
+    write_csv(csv_path, [{k: report.format_value(v) for k, v in r.items()} for r in rows], report.SUMMARY_COLUMNS)
+    write_text(markdown_path, report.markdown(rows, training_rows))

@@ -14,6 +14,7 @@ from . import checkpoint
 from .backend import load_causal_lm
 from .flops import counter as flop_counter
 from .jsonl import InputError, write_csv, write_json
+from .measure import peak_memory_mb
 from .models import atomic_dir, load_tokenizer
 from .prompts import record_messages
 
@@ -78,15 +79,6 @@ def learning_rate_at(step: int, total: int, peak: float, warmup: int) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
     return peak * max(0.0, (total - step) / max(1, total - warmup))
-
-
-def peak_memory_mb() -> tuple[float, str]:
-    """CUDA max allocated on a GPU, the process' peak RSS on the CPU."""
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss"
 
 
 @torch.no_grad()

@@ -83,3 +83,9 @@ def stage_labels(wildcards):
 
 def refine_inputs(wildcards):
     return {**student_inputs(wildcards), **stage_labels(wildcards)}
+
+
+def training_metrics():
+    """metrics.json of every trained (stage, variant): PTQ variants train nothing."""
+    return [f"{RESULTS}/students/{stage}/{variant}/metrics.json"
+            for stage in TRAINED_STAGES for variant in VARIANTS if not ptq_settings(variant)]

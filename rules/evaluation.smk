@@ -3,6 +3,8 @@ rule evaluate:
         questions=f"{RESULTS}/data/eval.jsonl",
         refined=f"{RESULTS}/refined/{{method}}.jsonl",
         answers=f"{RESULTS}/answers/{{method}}.jsonl",
+        refine_cost=f"{RESULTS}/refined/{{method}}.cost.json",
+        generate_cost=f"{RESULTS}/answers/{{method}}.cost.json",
         query_labels=lambda wc: teacher_labels("query_analysis", "eval") if refined_by_stages(wc.method) else [],
     output:
         f"{RESULTS}/metrics/{{method}}.json",
@@ -21,9 +23,10 @@ rule evaluate:
 rule summarize:
     """One row per variant: results/summary.csv and results/summary.md."""
     input:
-        expand(f"{RESULTS}/metrics/{{method}}.json", method=METHODS),
+        metrics=expand(f"{RESULTS}/metrics/{{method}}.json", method=METHODS),
+        training=training_metrics(),
     output:
-        csv=f"{RESULTS}/summary.csv",
+        csv=report(f"{RESULTS}/summary.csv", caption="../report/summary.rst", category="Tables"),
         md=f"{RESULTS}/summary.md",
     params:
         code=library_code("summarize"),
@@ -35,3 +38,28 @@ rule summarize:
         "../envs/data.yaml"
     script:
         "../workflow_scripts/summarize.py"
+
+
+rule plot_results:
+    """F1 against latency, memory and FLOPs with the Pareto frontier marked, and
+    the training loss curves; each plot is in the HTML report with its caption."""
+    input:
+        summary=rules.summarize.output.csv,
+        losses=[path.replace("metrics.json", "loss.csv") for path in training_metrics()],
+    output:
+        latency=report(f"{RESULTS}/plots/f1_vs_latency.png", caption="../report/f1_vs_latency.rst",
+                       category="Trade-offs"),
+        memory=report(f"{RESULTS}/plots/f1_vs_memory.png", caption="../report/f1_vs_memory.rst",
+                      category="Trade-offs"),
+        flops=report(f"{RESULTS}/plots/f1_vs_flops.png", caption="../report/f1_vs_flops.rst", category="Trade-offs"),
+        losses=report(f"{RESULTS}/plots/loss_curves.png", caption="../report/loss_curves.rst", category="Training"),
+    params:
+        code=library_code("plot_results"),
+    log:
+        log_path("plot_results"),
+    benchmark:
+        benchmark_path("plot_results")
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/plot_results.py"

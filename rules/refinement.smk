@@ -10,11 +10,13 @@ rule refine:
         generator=model_dir("generator"),
         student=lambda wc: [] if wc.method in ("full", "teacher") else model_dir("student"),
     output:
-        f"{RESULTS}/refined/{{method}}.jsonl",
+        refined=f"{RESULTS}/refined/{{method}}.jsonl",
+        cost=f"{RESULTS}/refined/{{method}}.cost.json",
     params:
         code=library_code("refine"),
         refinement=lambda wc: config["refinement"] if refined_by_stages(wc.method) else None,
         max_context_tokens=config["generation"]["max_context_tokens"],
+        warmup_questions=config["measurement"]["warmup_questions"],
         quantization=lambda wc: config["training"]["variants"].get(wc.method, {}).get("quantization"),
         ptq=lambda wc: ptq_settings(wc.method),
         trained_stages=lambda wc: [] if wc.method in ("full", "teacher") else TRAINED_STAGES,
@@ -39,10 +41,12 @@ rule generate:
         questions=f"{RESULTS}/data/eval.jsonl",
         generator=model_dir("generator"),
     output:
-        f"{RESULTS}/answers/{{method}}.jsonl",
+        answers=f"{RESULTS}/answers/{{method}}.jsonl",
+        cost=f"{RESULTS}/answers/{{method}}.cost.json",
     params:
         code=library_code("generate"),
         generation=config["generation"],
+        warmup_questions=config["measurement"]["warmup_questions"],
     resources:
         gpu=1,
     log:

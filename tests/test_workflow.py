@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HOTPOTQA, need_shared
-from refiner_lib import stage_times
+from refiner_lib import report, stage_times
 from workflow_helpers import copy_sources, dry_run_jobs, run, tiny_config, write_config
 
 def check_outputs(workdir: Path, config: dict) -> list[dict]:
@@ -19,11 +19,25 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
     assert [r["variant"] for r in rows] == ["full", "teacher"] + variants
     for row in rows:
         assert row["questions"] == str(config["data"]["split"]["num_eval"])
-        for column in ("em", "f1", "accuracy", "context_tokens"):
-            assert 0 <= float(row[column]), (row, column)
+        stage_columns = {"dqa_accuracy", "adr_recall"}
+        for column in set(report.SUMMARY_COLUMNS) - {"variant"} - (stage_columns if row["variant"] == "full" else set()):
+            assert row[column] != "" and float(row[column]) >= 0, (row["variant"], column)  # every metric filled
+        for column in ("generate_latency_mean_s", "generate_peak_memory_mb", "generate_flops_per_query",
+                       "generator_parameters", "refine_peak_memory_mb"):
+            assert float(row[column]) > 0, (row["variant"], column)
+        assert float(row["refine_latency_p50_s"]) <= float(row["refine_latency_p95_s"])
+        student = row["variant"] not in ("full", "teacher")
+        assert (float(row["refine_flops_per_query"]) > 0) == student, row["variant"]
+        assert (float(row["refiner_parameters"]) > 0) == student and (float(row["refiner_disk_mb"]) > 0) == student
         if row["variant"] != "full":
-            assert row["dqa_accuracy"] != "" and float(row["context_tokens"]) <= config["refinement"]["budget_tokens"]
-    assert "| variant |" in (results / "summary.md").read_text()
+            assert float(row["context_tokens"]) <= config["refinement"]["budget_tokens"]
+    qlora = next((r for r in rows if r["variant"] == "qlora"), None)
+    lora = next((r for r in rows if r["variant"] == "lora"), None)
+    if qlora and lora:  # the NF4 base takes less memory than the float32 one, with as many parameters
+        assert float(qlora["refiner_memory_mb"]) < float(lora["refiner_memory_mb"])
+        assert qlora["refiner_parameters"] == lora["refiner_parameters"]
+    summary = (results / "summary.md").read_text()
+    assert "| variant | refiner parameters | EM | F1 |" in summary and "| stage | variant | peak memory (MB) |" in summary
     for stage in config["training"]["stages"]:
         for variant, settings in config["training"]["variants"].items():
             folder = results / "students" / stage / variant
@@ -47,7 +61,8 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
         assert len(answers) == config["data"]["split"]["num_eval"]
     timed = stage_times.read_benchmarks(results)
     expected = {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve", "query_analysis",
-                "doc_structuring", "global_selection", "train_student", "refine", "generate", "evaluate", "summarize"}
+                "doc_structuring", "global_selection", "train_student", "refine", "generate", "evaluate", "summarize",
+                "plot_results"}
     if any(s.get("ptq") for s in config["training"]["variants"].values()):
         expected.add("quantize_student")
     assert set(timed) == expected
@@ -76,9 +91,27 @@ def test_synthetic_oracle_end_to_end_then_nothing_to_do(synthetic_run):
     assert dry_run_jobs(workdir, config, synthetic_run["source"]) == {}
 
 
+def test_plots_and_the_html_report(synthetic_run):
+    workdir = synthetic_run["workdir"]
+    for name in ("f1_vs_latency", "f1_vs_memory", "f1_vs_flops", "loss_curves"):
+        assert (workdir / "results" / "plots" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    result = run(workdir, synthetic_run["config"], "--report", "report.html", source=synthetic_run["source"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (workdir / "report.html").read_text()
+    for caption in ("Pareto frontier", "Training loss per step", "refiner's peak memory", "FLOPs per question"):
+        assert caption in html, caption
+    for name in ("f1_vs_latency.png", "f1_vs_memory.png", "f1_vs_flops.png", "loss_curves.png", "summary.csv"):
+        assert name in html, name
+
+
 TEACHER_JOBS = {"query_analysis": 2, "doc_structuring": 2, "global_selection": 2}
 EVAL_SIDE = {"refine": 6, "generate": 6, "evaluate": 6, "summarize": 1}
 STUDENTS = {"train_student": 4, "quantize_student": 4, "refine": 4, "generate": 4, "evaluate": 4, "summarize": 1}
+
+
+def with_plots(expected: dict) -> dict:
+    """A new summary redraws the plots."""
+    return {**expected, "plot_results": 1} if "summarize" in expected else expected
 
 
 def set_path(config: dict, path: str, value) -> None:
@@ -123,7 +156,7 @@ def test_a_config_edit_reruns_exactly_its_stale_jobs(synthetic_run, edit):
     for path, value in changes.items():
         set_path(config, path, value)
     try:
-        assert dry_run_jobs(synthetic_run["workdir"], config, synthetic_run["source"]) == expected
+        assert dry_run_jobs(synthetic_run["workdir"], config, synthetic_run["source"]) == with_plots(expected)
     finally:
         write_config(synthetic_run["workdir"], synthetic_run["config"])
 
@@ -142,7 +175,7 @@ def test_a_library_edit_reruns_the_rules_whose_code_uses_it(synthetic_run, modul
     try:
         path.write_text(original + "\n# an edit\n")
         assert dry_run_jobs(synthetic_run["workdir"], synthetic_run["config"], synthetic_run["source"]) == \
-            LIBRARY_EDITS[module]
+            with_plots(LIBRARY_EDITS[module])
     finally:
         path.write_text(original)
     assert dry_run_jobs(synthetic_run["workdir"], synthetic_run["config"], synthetic_run["source"]) == {}

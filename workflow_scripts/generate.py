@@ -5,4 +5,5 @@ setup(snakemake.log[0], snakemake.threads)
 g = snakemake.params.generation
 # the prompt holds the context plus the instruction and question: leave room for them
 generate_answers(snakemake.input.refined, snakemake.input.questions, snakemake.input.generator, g["max_new_tokens"],
-                 g["batch_size"], g["max_context_tokens"] + 256, snakemake.output[0])
+                 g["batch_size"], g["max_context_tokens"] + 256, snakemake.output.answers, snakemake.output.cost,
+                 snakemake.params.warmup_questions)

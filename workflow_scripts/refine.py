@@ -15,4 +15,5 @@ if p.trained_stages:
                "batch_size": refinement["batch_size"], "max_input_tokens": refinement["max_input_tokens"],
                "max_new_tokens": refinement["max_new_tokens"]}
 refine_variant(snakemake.wildcards.method, i.questions, i.retrieval, i.corpus, i.generator, labels,
-               refinement.get("budget_tokens"), p.max_context_tokens, snakemake.output[0], student)
+               refinement.get("budget_tokens"), p.max_context_tokens, snakemake.output.refined, student,
+               snakemake.output.cost, p.warmup_questions)
