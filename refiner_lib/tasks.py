@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from . import bm25, data, measure, metrics, refine, report, stages, teacher, training
+from . import bm25, data, distillation, measure, metrics, refine, report, stages, teacher, training
 from .jsonl import InputError, load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
 from .models import load_tokenizer
 from .prompts import generator_messages
@@ -78,7 +78,10 @@ def teacher_global_selection(teacher_config, questions_path, retrieval_path, str
 
 
 def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dict, schedule: dict, validation: dict,
-          quantization, seed: int, checkpoint_dir=None, checkpoint_every: int = 0) -> None:
+          quantization, seed: int, checkpoint_dir=None, checkpoint_every: int = 0, objective: dict | None = None,
+          stage: str | None = None, labels_path=None) -> None:
+    """objective: {kind: sft} or {kind: kd, temperature, weight}; distillation
+    reads the teacher's scores for `stage` from labels_path (one row per record)."""
     records = read_json(records_path)
     if not isinstance(records, list):
         raise InputError(f"{records_path}: expected a JSON list of Alpaca records")
@@ -86,9 +89,23 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
         for field in ("instruction", "input", "output"):
             if not isinstance(record, dict) or not isinstance(record.get(field), str):
                 raise InputError(f"{records_path}: record {index}: field '{field}' missing or not a string")
+    if objective and objective["kind"] == "kd":
+        attach_soft_targets(records, records_path, stage, labels_path, objective["temperature"])
     train_records, held_out = training.split_validation(records, validation["num_records"], seed)
     training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
-                           held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every)
+                           held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every,
+                           objective)
+
+
+def attach_soft_targets(records: list[dict], records_path, stage: str, labels_path, temperature: float) -> None:
+    """The teacher's distribution for each record, from its labels file (same order)."""
+    labels = load_jsonl(labels_path)
+    if len(labels) != len(records):
+        raise InputError(f"{labels_path}: {len(labels)} rows for the {len(records)} records of {records_path}")
+    for number, (record, label) in enumerate(zip(records, labels), start=1):
+        target = distillation.soft_target(stage, label, temperature, f"{labels_path}:{number}")
+        if target:
+            record[training.SOFT_TARGET] = target
 
 
 def refine_variant(method: str, eval_path, retrieval_path, corpus_path, generator_dir, teacher_labels: dict,

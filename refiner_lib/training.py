@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, distillation
 from .backend import load_causal_lm
 from .flops import counter as flop_counter
 from .jsonl import InputError, write_csv, write_json
@@ -40,16 +40,18 @@ def encode_record(tokenizer, record: dict, max_length: int) -> tuple[list[int], 
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
 
 
-def collate(batch: list[tuple[list[int], list[int]]], pad_id: int) -> dict:
-    width = max(len(ids) for ids, _ in batch)
+def collate(batch: list[tuple], pad_id: int) -> dict:
+    """Right-padded tensors of (ids, labels, ...) items; soft targets ride along."""
+    width = max(len(item[0]) for item in batch)
     input_ids = torch.full((len(batch), width), pad_id)
     labels = torch.full((len(batch), width), -100)
     attention = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (ids, labs) in enumerate(batch):
+    for row, (ids, labs, *_) in enumerate(batch):
         input_ids[row, : len(ids)] = torch.tensor(ids)
         labels[row, : len(labs)] = torch.tensor(labs)
         attention[row, : len(ids)] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention,
+            "soft_targets": [item[2] if len(item) > 2 else None for item in batch]}
 
 
 def prepare_model(base_dir: str | Path, lora: dict, quantization: dict | None):
@@ -73,6 +75,21 @@ def answer_loss(model, batch: dict) -> torch.Tensor:
     keep = targets != -100
     logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep])
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+
+
+def training_loss(model, batch: dict, objective: dict | None) -> torch.Tensor:
+    """SFT: the answer loss. KD: (1 - w) x answer loss + w x T^2 x the mean
+    distillation term over the batch (KL to the teacher's Local/Global
+    probabilities for DQA, ListNet over the teacher's section scores for ADR)."""
+    loss = answer_loss(model, batch)
+    if not objective or objective.get("kind") != "kd":
+        return loss
+    terms = [distillation.loss(model, batch["input_ids"][row], target, objective["temperature"])
+             for row, target in enumerate(batch["soft_targets"]) if target]
+    if not terms:
+        return loss
+    weight = objective["weight"]
+    return (1 - weight) * loss + weight * objective["temperature"] ** 2 * torch.stack(terms).mean()
 
 
 def learning_rate_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -101,15 +118,25 @@ def split_validation(records: list[dict], size: int, seed: int) -> tuple[list[di
     return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
 
 
+SOFT_TARGET = "_soft_target"  # key of a record's teacher distribution, when distilling
+
+
 def encode_all(tokenizer, records: list[dict], max_length: int) -> list:
-    return [e for e in (encode_record(tokenizer, r, max_length) for r in records) if e]
+    """(ids, labels, soft target or None) per record that fits max_length."""
+    encoded = []
+    for record in records:
+        pair = encode_record(tokenizer, record, max_length)
+        if pair:
+            target = record.get(SOFT_TARGET)
+            encoded.append((*pair, distillation.encode_target(tokenizer, pair[1], target) if target else None))
+    return encoded
 
 
 def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | Path, loss_csv: str | Path,
                   lora: dict, schedule: dict, quantization: dict | None, seed: int,
                   validation_records: list[dict] | None = None, validation_every: int = 1,
                   metrics_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
-                  checkpoint_every: int = 0) -> dict:
+                  checkpoint_every: int = 0, objective: dict | None = None) -> dict:
     """Train, then write the adapter folder, the per-step loss CSV and the
     training metrics JSON, each atomically. With checkpoint_dir, the state is
     saved every checkpoint_every steps and a killed run resumes from it (only
@@ -134,7 +161,8 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
         steps_per_epoch * schedule["epochs"]
     warmup = min(schedule["warmup_steps"], total)
     progress = {"step": 0, "order": [], "rows": [], "samples": 0, "seconds": 0.0, "flops_per_token": 0.0}
-    fingerprint = checkpoint.fingerprint(base_dir, records, validation_records, lora, schedule, quantization, seed)
+    fingerprint = checkpoint.fingerprint(base_dir, records, validation_records, lora, schedule,
+                                         [quantization, objective], seed)
     if checkpoint_dir:
         progress = checkpoint.restore(checkpoint_dir, fingerprint, model, optimizer) or progress
     step, order, rows, samples = progress["step"], progress["order"], progress["rows"], progress["samples"]
@@ -152,11 +180,11 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
         if step == 0:  # the counter's dispatch overhead is large on a CPU: count the first step only
             counter = flop_counter()
             with counter:
-                loss = answer_loss(model, batch)
+                loss = training_loss(model, batch, objective)
                 loss.backward()
             flops_per_token = counter.get_total_flops() / int(batch["attention_mask"].sum())
         else:
-            loss = answer_loss(model, batch)
+            loss = training_loss(model, batch, objective)
             loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, schedule["max_grad_norm"])
         optimizer.step()
@@ -179,6 +207,7 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
     write_csv(loss_csv, rows, LOSS_COLUMNS)
     metrics = training_metrics(model, rows, flops_per_token, samples, training_seconds, steps_per_epoch, len(encoded),
                                len(validation), quantization)
+    metrics["objective"] = objective or {"kind": "sft"}
     if metrics_path:
         write_json(metrics_path, metrics)
     if checkpoint_dir:

@@ -89,3 +89,10 @@ def training_metrics():
     """metrics.json of every trained (stage, variant): PTQ variants train nothing."""
     return [f"{RESULTS}/students/{stage}/{variant}/metrics.json"
             for stage in TRAINED_STAGES for variant in VARIANTS if not ptq_settings(variant)]
+
+
+def objective(stage):
+    """sft, or kd with its temperature and weight: the training settings a stage's objective decides."""
+    if config["training"]["objective"][stage] == "kd":
+        return {"kind": "kd", **config["training"]["distillation"]}
+    return {"kind": "sft"}

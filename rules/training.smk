@@ -4,6 +4,7 @@ rule train_student:
     input:
         model=model_dir("student"),
         records=f"{RESULTS}/teacher/{{stage}}/train.json",
+        labels=lambda wc: teacher_labels(wc.stage, "train") if objective(wc.stage)["kind"] == "kd" else [],
     output:
         adapter=directory(adapter_dir("{stage}", "{variant}")),
         loss=f"{RESULTS}/students/{{stage}}/{{variant}}/loss.csv",
@@ -14,6 +15,7 @@ rule train_student:
         validation=config["training"]["validation"],
         schedule=config["training"]["schedule"],
         quantization=lambda wc: config["training"]["variants"][wc.variant]["quantization"],
+        objective=lambda wc: objective(wc.stage),
         seed=config["seed"],
     resources:
         gpu=1,

@@ -1,0 +1,76 @@
+"""Distillation objectives: the teacher's tempered distributions, and training
+with them moves the student's own distribution toward the teacher's."""
+import math
+
+import pytest
+
+from refiner_lib import distillation, prompts, stages, training
+from refiner_lib.backend import HFBackend
+from refiner_lib.jsonl import InputError
+from refiner_lib.structure import node_titles
+from test_models_training import LORA, SCHEDULE
+
+TEACHER = {"Local": 0.8, "Global": 0.2}
+
+
+def test_teacher_distributions_are_tempered():
+    plain = distillation.soft_target("query_analysis", {"probabilities": TEACHER}, 1.0, "x")
+    assert plain["distribution"] == pytest.approx([0.8, 0.2])
+    hot = distillation.soft_target("query_analysis", {"probabilities": TEACHER}, 4.0, "x")["distribution"]
+    assert hot == pytest.approx([0.8 ** 0.25 / (0.8 ** 0.25 + 0.2 ** 0.25), 0.2 ** 0.25 / (0.8 ** 0.25 + 0.2 ** 0.25)])
+    one_hot = distillation.soft_target("query_analysis", {"probabilities": {"Local": 1.0, "Global": 0.0}}, 1.0, "x")
+    assert one_hot["distribution"][0] > 0.999  # an oracle label: plain cross-entropy, no log(0)
+    ranked = distillation.soft_target("global_selection", {"scores": {"a": 2.0, "b": 0.0, "c": 0.0}}, 1.0, "x")
+    assert ranked["choices"] == ["['a']", "['b']", "['c']"]
+    assert ranked["distribution"] == pytest.approx([math.exp(2) / (math.exp(2) + 2), 1 / (math.exp(2) + 2),
+                                                    1 / (math.exp(2) + 2)])
+    assert distillation.soft_target("global_selection", {"scores": {"only": 1.0}}, 1.0, "x") is None
+
+
+def test_bad_teacher_scores_name_the_row():
+    with pytest.raises(InputError, match="labels.jsonl:3: field 'probabilities'"):
+        distillation.soft_target("query_analysis", {"label": "Local"}, 1.0, "labels.jsonl:3")
+    with pytest.raises(InputError, match="not 'doc_structuring'"):
+        distillation.soft_target("doc_structuring", {}, 1.0, "labels.jsonl:1")
+
+
+def kl(teacher: dict, student: dict) -> float:
+    return sum(p * math.log(p / student[k]) for k, p in teacher.items())
+
+
+def test_kd_moves_the_dqa_student_toward_the_teachers_probabilities(tiny_model, tmp_path):
+    questions = ["Who founded the Varn Guild?", "Why do rivers flood?", "When was Oskel born?", "How do tides work?"]
+    records = []
+    for question in questions:
+        record = prompts.query_analysis_record(question, "Local")
+        record[training.SOFT_TARGET] = distillation.soft_target("query_analysis", {"probabilities": TEACHER}, 1.0, "x")
+        records.append(record)
+    schedule = dict(SCHEDULE, max_steps=12, learning_rate=5e-3)
+    objective = {"kind": "kd", "temperature": 1.0, "weight": 1.0}  # the distillation term alone
+    training.train_adapter(tiny_model, records, tmp_path / "kd", tmp_path / "kd.csv", LORA, schedule, None, seed=3,
+                           objective=objective)
+    asked = [{"id": str(i), "question": q} for i, q in enumerate(questions)]
+    before = stages.model_query_analysis(HFBackend(tiny_model), asked)
+    after = stages.model_query_analysis(HFBackend(tiny_model, adapters={"query_analysis": str(tmp_path / "kd")}), asked)
+    gap_before = sum(kl(TEACHER, r["probabilities"]) for r in before)
+    gap_after = sum(kl(TEACHER, r["probabilities"]) for r in after)
+    assert gap_after < gap_before / 2, (gap_before, gap_after)
+
+
+def test_listnet_lowers_the_adr_ranking_loss(tiny_model, tmp_path, synthetic_data):
+    questions, corpus, trees = synthetic_data
+    tree = trees[0]
+    titles = node_titles(tree)[:4]
+    scores = {title: (3.0 if i == 1 else 0.0) for i, title in enumerate(titles)}
+    record = prompts.global_selection_record(questions[0]["question"], tree, [titles[1]])
+    record[training.SOFT_TARGET] = distillation.soft_target("global_selection", {"scores": scores}, 1.0, "x")
+    schedule = dict(SCHEDULE, epochs=16, max_steps=16, learning_rate=2e-2, batch_size=1, max_seq_len=512)
+    objective = {"kind": "kd", "temperature": 1.0, "weight": 1.0}
+    every_linear = dict(LORA, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                              "down_proj"])
+    training.train_adapter(tiny_model, [record], tmp_path / "ln", tmp_path / "ln.csv", every_linear, schedule, None,
+                           seed=3, objective=objective)
+    losses = [float(line.split(",")[2]) for line in (tmp_path / "ln.csv").read_text().splitlines()[1:]]
+    target = record[training.SOFT_TARGET]["distribution"]
+    entropy = -sum(p * math.log(p) for p in target)  # the cross-entropy's floor: KL = loss - entropy
+    assert losses[-1] - entropy < (losses[0] - entropy) / 2, (losses, entropy)
