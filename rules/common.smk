@@ -96,3 +96,11 @@ def objective(stage):
     if config["training"]["objective"][stage] == "kd":
         return {"kind": "kd", **config["training"]["distillation"]}
     return {"kind": "sft"}
+
+
+def data_files():
+    """The question and corpus files a real data set is read from (none for synthetic data)."""
+    kind = config["data"]["kind"]
+    if kind == "synthetic":
+        return []
+    return [config["data"][kind]["questions"], config["data"][kind]["corpus"]]

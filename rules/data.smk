@@ -1,5 +1,7 @@
 rule prepare_data:
     """Normalized questions, corpus and true structure trees."""
+    input:
+        data_files(),
     output:
         questions=f"{RESULTS}/data/questions.jsonl",
         corpus=f"{RESULTS}/data/corpus.jsonl",

@@ -117,7 +117,7 @@ def with_plots(expected: dict) -> dict:
 def set_path(config: dict, path: str, value) -> None:
     *parents, last = path.split(".")
     for key in parents:
-        config = config[key]
+        config = config.setdefault(key, {})
     config[last] = value
 
 
@@ -145,6 +145,9 @@ RERUNS = {
     "synthetic data seed": ({"data.synthetic.seed": 8},
                             {"prepare_data": 1, "build_bm25_index": 1, "split_questions": 2, "retrieve": 2,
                              **TEACHER_JOBS, "train_student": 4, "quantize_student": 4, **EVAL_SIDE}),
+    "DQA objective sft -> kd": ({"training.objective.query_analysis": "kd"},
+                                {"train_student": 2, "quantize_student": 2, "refine": 4, "generate": 4, "evaluate": 4,
+                                 "summarize": 1}),
     "checkpoint frequency (changes no result)": ({"training.checkpoint_every_steps": 7}, {}),
 }
 
@@ -190,9 +193,15 @@ def test_hotpotqa_with_an_llm_teacher(tiny_model, tmp_path):
     config["teacher"]["kind"] = "llm"
     config["retrieval"]["top_k"] = 2
     config["training"]["variants"] = {"qlora": config["training"]["variants"]["qlora"]}
+    # every stage a student, two of them distilled from the LLM teacher's scores
+    config["training"]["stages"] = ["query_analysis", "doc_structuring", "global_selection"]
+    config["training"]["objective"] = {"query_analysis": "kd", "global_selection": "kd"}
     result = run(tmp_path, config)
     assert result.returncode == 0, result.stderr[-4000:]
     check_outputs(tmp_path, config)
+    for stage, kind in (("query_analysis", "kd"), ("doc_structuring", "sft"), ("global_selection", "kd")):
+        metrics = json.loads((tmp_path / "results/students" / stage / "qlora/metrics.json").read_text())
+        assert metrics["objective"]["kind"] == kind, stage
     labels = [json.loads(line) for line in (tmp_path / "results/teacher/query_analysis/train_labels.jsonl").open()]
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in labels)
 

@@ -17,7 +17,7 @@ from conftest import ROOT
 PTQ_VARIANTS = {"lora_ptq_int8": {"quantization": None, "ptq": {"bits": 8}},
                 "lora_ptq_int4": {"quantization": None, "ptq": {"bits": 4, "quant_type": "nf4", "double_quant": True,
                                                                  "compute_dtype": "float32"}}}
-SOURCES = ["Snakefile", "rules", "workflow_scripts", "schemas", "envs", "refiner_lib", "profiles"]
+SOURCES = ["Snakefile", "rules", "workflow_scripts", "schemas", "envs", "refiner_lib", "profiles", "report"]
 
 
 def tiny_config(model_path: Path) -> dict:
