@@ -1,12 +1,13 @@
 # Two entry points for a fresh machine (Debian, Python 3.11, no GPU):
 #   make run    set up .venv and run the workflow on config.yaml
 #   make test   set up .venv and run the test suite
+#   make report after make run: results/report.html (Snakemake's report)
 PYTHON ?= python3
 VENV := .venv
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup clean
+.PHONY: run test report setup clean
 
 setup: $(STAMP)
 
@@ -19,6 +20,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
+
+report: $(STAMP)
+	$(VENV)/bin/snakemake --cores 1 --report results/report.html
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
