@@ -11,10 +11,12 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-vllm.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet torch==2.13.0 -r requirements-vllm.txt
 	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

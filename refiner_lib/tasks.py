@@ -210,30 +210,45 @@ class Refiner:
                 "refiner_disk_bytes": disk + sum(measure.folder_bytes(a) for a in adapters)}
 
 
+def make_backend(settings: dict | None, model_dir, adapters: dict | None = None, quantization: dict | None = None,
+                 batch_size: int = 8, max_input_tokens: int = 2048, max_new_tokens: int = 512):
+    """Hugging Face transformers, or vLLM (settings {kind: vllm, dtype, kv_cache_gb}):
+    the same interface. vLLM loads the 16-bit base: `quantization` is for HF only."""
+    if settings and settings.get("kind") == "vllm":
+        from .vllm_backend import VLLMBackend
+
+        return VLLMBackend(model_dir, adapters=adapters, batch_size=batch_size, max_input_tokens=max_input_tokens,
+                           max_new_tokens=max_new_tokens, dtype=settings["dtype"], kv_cache_gb=settings["kv_cache_gb"])
+    from .backend import HFBackend
+
+    return HFBackend(model_dir, adapters=adapters, quantization=quantization, batch_size=batch_size,
+                     max_input_tokens=max_input_tokens)
+
+
 def student_backends(student: dict) -> dict:
     """stage -> backend: one base model with every stage's adapter, or (PTQ)
     one merged, quantized model per stage."""
-    from .backend import HFBackend
-
-    options = {"batch_size": student["batch_size"], "max_input_tokens": student["max_input_tokens"]}
+    options = {"batch_size": student["batch_size"], "max_input_tokens": student["max_input_tokens"],
+               "max_new_tokens": max(student["max_new_tokens"].values())}
+    settings = student.get("backend")
     if student.get("stage_models"):
-        return {stage: HFBackend(folder, **options) for stage, folder in student["stage_models"].items()}
+        return {stage: make_backend(settings, folder, **options) for stage, folder in student["stage_models"].items()}
     if not student.get("adapters"):
         return {}
-    shared = HFBackend(student["model_dir"], adapters=student["adapters"], quantization=student["quantization"],
-                       **options)
+    shared = make_backend(settings, student["model_dir"], adapters=student["adapters"],
+                          quantization=student["quantization"], **options)
     return {stage: shared for stage in student["adapters"]}
 
 
 def generate_answers(refined_path, eval_path, generator_dir, max_new_tokens: int, batch_size: int,
-                     max_input_tokens: int, output_path, cost_path=None, warmup_questions: int = 2) -> None:
+                     max_input_tokens: int, output_path, cost_path=None, warmup_questions: int = 2,
+                     backend_settings: dict | None = None) -> None:
     """Answer each question on its own, timed after `warmup_questions` untimed
     ones (batch_size applies to the warm-up-free batch API, not to latency)."""
-    from .backend import HFBackend
-
     questions = by_id(load_jsonl(eval_path))
     refined = load_jsonl(refined_path)
-    backend = HFBackend(generator_dir, batch_size=batch_size, max_input_tokens=max_input_tokens)
+    backend = make_backend(backend_settings, generator_dir, batch_size=batch_size, max_input_tokens=max_input_tokens,
+                           max_new_tokens=max_new_tokens)
     prompts = [backend.prompt(generator_messages(questions[r["id"]]["question"], r["context"])) for r in refined]
     for prompt in prompts[:warmup_questions]:
         backend.generate([prompt], max_new_tokens)

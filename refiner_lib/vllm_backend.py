@@ -30,8 +30,10 @@ def rank_slot(rank: int) -> int:
 
 class VLLMBackend:
     def __init__(self, model_dir: str | Path, adapters: dict[str, str] | None = None, batch_size: int = 8,
-                 max_input_tokens: int = 2048, max_new_tokens: int = 512, dtype: str = "float32", seed: int = 0):
+                 max_input_tokens: int = 2048, max_new_tokens: int = 512, dtype: str = "float32", seed: int = 0,
+                 kv_cache_gb: int = 2):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # one process: no fork of the engine
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gb))  # GiB of KV cache on a CPU
         from vllm import LLM
 
         self.adapters = {stage: str(path) for stage, path in (adapters or {}).items() if path}
@@ -45,6 +47,7 @@ class VLLMBackend:
                           trust_remote_code=trusts_remote_code(model_dir), **options)
         self.stage: str | None = None
         self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
+        self.bytes_per_parameter = {"float32": 4, "bfloat16": 2, "float16": 2}[dtype]
         self.flops = 0
         self._parameters = self._count_parameters()
 
@@ -82,7 +85,7 @@ class VLLMBackend:
 
     def weights(self) -> dict:
         loaded = self._parameters[None] + sum(v - self._parameters[None] for k, v in self._parameters.items() if k)
-        return {"parameters": loaded, "memory_bytes": None}
+        return {"parameters": loaded, "memory_bytes": loaded * self.bytes_per_parameter}  # weights in the engine dtype
 
     def prompt(self, messages: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

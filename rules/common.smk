@@ -1,10 +1,18 @@
 # Helpers shared by the rules: result paths, the variants, and per-rule inputs.
+import re
+
 from refiner_lib.config import trained_variant
 from refiner_lib.provenance import script_code_hash
 
 RESULTS = config.get("results", "results")
 VARIANTS = list(config["training"]["variants"])
-METHODS = ["full", "teacher"] + VARIANTS
+# A method is a baseline or a variant, refined and answered with Hugging Face
+# transformers; with `vllm` in inference.backends, `METHOD@vllm` repeats each one
+# vLLM can serve (a QLoRA adapter there runs on the 16-bit base; no PTQ variant).
+BACKENDS = list(config["inference"]["backends"])
+HF_METHODS = ["full", "teacher"] + VARIANTS
+METHODS = HF_METHODS + [f"{m}@{backend}" for backend in BACKENDS if backend != "hf"
+                        for m in HF_METHODS if not config["training"]["variants"].get(m, {}).get("ptq")]
 TRAINED_STAGES = list(config["training"]["stages"])
 STAGES = ["query_analysis", "doc_structuring", "global_selection"]
 SPLITS = ["train", "eval"]
@@ -20,7 +28,7 @@ wildcard_constraints:
     split="train|eval",
     stage="|".join(STAGES),
     variant="|".join(VARIANTS),
-    method="|".join(METHODS),
+    method="|".join(re.escape(m) for m in METHODS),
     model="[A-Za-z0-9_.\\-]+",
 
 
@@ -48,7 +56,7 @@ def ptq_settings(variant):
 def student_inputs(wildcards):
     """Per trained stage: the variant's adapter, or for a PTQ variant its merged
     and quantized model (built from the adapter of its trained sibling)."""
-    method = wildcards.method
+    method = base_method(wildcards.method)
     if method in ("full", "teacher"):
         return {}
     if ptq_settings(method):
@@ -72,7 +80,20 @@ def library_code(script):
 
 def refined_by_stages(method):
     """`full` only cuts the retrieved text: no stage labels, no refinement settings."""
-    return method != "full"
+    return base_method(method) != "full"
+
+
+def base_method(method):
+    """The baseline or variant a method runs: `qlora@vllm` -> `qlora`."""
+    return method.split("@")[0]
+
+
+def method_backend(method):
+    return method.split("@")[1] if "@" in method else "hf"
+
+
+def runs_student(method):
+    return base_method(method) not in ("full", "teacher")
 
 
 def stage_labels(wildcards):
@@ -104,3 +125,11 @@ def data_files():
     if kind == "synthetic":
         return []
     return [config["data"][kind]["questions"], config["data"][kind]["corpus"]]
+
+
+def backend_settings(method):
+    """The inference backend of a method and the settings it depends on."""
+    backend = method_backend(method)
+    if backend == "vllm":
+        return {"kind": "vllm", **config["inference"]["vllm"]}
+    return {"kind": backend}

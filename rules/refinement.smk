@@ -8,7 +8,7 @@ rule refine:
         retrieval=f"{RESULTS}/retrieval/eval.jsonl",
         corpus=rules.prepare_data.output.corpus,
         generator=model_dir("generator"),
-        student=lambda wc: [] if wc.method in ("full", "teacher") else model_dir("student"),
+        student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
     output:
         refined=f"{RESULTS}/refined/{{method}}.jsonl",
         cost=f"{RESULTS}/refined/{{method}}.cost.json",
@@ -17,11 +17,12 @@ rule refine:
         refinement=lambda wc: config["refinement"] if refined_by_stages(wc.method) else None,
         max_context_tokens=config["generation"]["max_context_tokens"],
         warmup_questions=config["measurement"]["warmup_questions"],
-        quantization=lambda wc: config["training"]["variants"].get(wc.method, {}).get("quantization"),
-        ptq=lambda wc: ptq_settings(wc.method),
-        trained_stages=lambda wc: [] if wc.method in ("full", "teacher") else TRAINED_STAGES,
+        quantization=lambda wc: config["training"]["variants"].get(base_method(wc.method), {}).get("quantization"),
+        ptq=lambda wc: ptq_settings(base_method(wc.method)),
+        trained_stages=lambda wc: TRAINED_STAGES if runs_student(wc.method) else [],
+        backend=lambda wc: backend_settings(wc.method),
     resources:
-        gpu=lambda wc: 0 if wc.method in ("full", "teacher") else 1,
+        gpu=lambda wc: 1 if runs_student(wc.method) else 0,
     log:
         log_path("refine/{method}"),
     benchmark:
@@ -46,6 +47,7 @@ rule generate:
     params:
         code=library_code("generate"),
         generation=config["generation"],
+        backend=lambda wc: backend_settings(wc.method),
         warmup_questions=config["measurement"]["warmup_questions"],
     resources:
         gpu=1,
