@@ -65,8 +65,14 @@ def without_timings(path: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in rows]
 
 
+# what a run computes, as opposed to how long it took or how much memory its process peaked at
+DETERMINED = ("variant", "questions", "em", "f1", "accuracy", "dqa_accuracy", "adr_recall", "context_tokens",
+              "refiner_parameters", "generator_parameters", "refine_flops_per_query", "generate_flops_per_query",
+              "refiner_memory_mb", "adapter_mb", "refiner_disk_mb")
+
+
 def quality_columns(path: Path) -> list[dict]:
-    return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in csv.DictReader(path.open())]
+    return [{k: row[k] for k in DETERMINED} for row in csv.DictReader(path.open())]
 
 
 def allocated_gpus(snakemake_output: str) -> dict[str, set[bool]]:
