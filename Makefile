@@ -1,7 +1,7 @@
 # Two entry points for a fresh machine (Debian, Python 3.11, no GPU):
-#   make run    set up .venv and run the workflow on config.yaml
+#   make run    set up .venv, run the workflow on config.yaml, build results/report.html
 #   make test   set up .venv and run the test suite
-#   make report after make run: results/report.html (Snakemake's report)
+#   make report rebuild results/report.html (Snakemake's report) from the results
 PYTHON ?= python3
 VENV := .venv
 CORES ?= 2
@@ -22,12 +22,13 @@ $(STAMP): requirements.txt requirements-vllm.txt pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/snakemake --cores 1 --report results/report.html
 
 report: $(STAMP)
 	$(VENV)/bin/snakemake --cores 1 --report results/report.html
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=10
 
 clean:
 	rm -rf results .snakemake
