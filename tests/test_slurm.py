@@ -123,6 +123,6 @@ def test_the_workflow_on_a_real_slurm_matches_a_local_run(slurm, tiny_model, tmp
     model_jobs = {"train_student", "refine:lora", "generate"}  # the oracle teacher and full/teacher refine run no model
     assert set(gpus) == {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve",
                          "query_analysis", "doc_structuring", "global_selection", "train_student", "refine:full",
-                         "refine:teacher", "refine:lora", "generate", "evaluate", "summarize"}
+                         "refine:teacher", "refine:lora", "generate", "evaluate", "summarize", "plot_results"}
     for job, allocated in gpus.items():
         assert allocated == {job in model_jobs}, (job, allocated)
