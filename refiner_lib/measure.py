@@ -44,6 +44,10 @@ def forward_flops(parameters: int, tokens: int) -> int:
     return 2 * parameters * tokens
 
 
+def average(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def latency_summary(seconds: list[float]) -> dict:
     if not seconds:
         return {"mean": None, "p50": None, "p95": None, "count": 0}

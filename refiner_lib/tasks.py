@@ -138,7 +138,7 @@ def refine_variant(method: str, eval_path, retrieval_path, corpus_path, generato
 def inference_cost(rows: list[dict], step: str, warmup_questions: int) -> dict:
     memory, kind = measure.peak_memory_mb()
     return {"latency_seconds": measure.latency_summary([r[f"{step}_seconds"] for r in rows]),
-            "flops_per_query": metrics.mean([r[f"{step}_flops"] for r in rows]),
+            "flops_per_query": measure.average([r[f"{step}_flops"] for r in rows]),
             "peak_memory_mb": round(memory, 1), "peak_memory_kind": kind, "warmup_questions": warmup_questions}
 
 
