@@ -128,7 +128,7 @@ def refine_variant(method: str, eval_path, retrieval_path, corpus_path, generato
         flops_before, started = refiner.flops(), time.perf_counter()
         row = refiner.refine(q)
         row.update(refine_seconds=time.perf_counter() - started, refine_flops=refiner.flops() - flops_before,
-                   context_tokens=len(tokenizer(row["context"], add_special_tokens=False)["input_ids"]))
+                   context_tokens=refiner.count_tokens(row["context"]))
         rows.append(row)
     write_jsonl(output_path, rows)
     if cost_path:

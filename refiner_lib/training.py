@@ -3,6 +3,7 @@
 same records, LoRA settings and schedule; only `quantization` differs."""
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -177,15 +178,13 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
         for group in optimizer.param_groups:
             group["lr"] = rate
         started = time.perf_counter()
-        if step == 0:  # the counter's dispatch overhead is large on a CPU: count the first step only
-            counter = flop_counter()
-            with counter:
-                loss = training_loss(model, batch, objective)
-                loss.backward()
-            flops_per_token = counter.get_total_flops() / int(batch["attention_mask"].sum())
-        else:
+        # the counter's dispatch overhead is large on a CPU: count the first step only
+        counter = flop_counter() if step == 0 else contextlib.nullcontext()
+        with counter:
             loss = training_loss(model, batch, objective)
             loss.backward()
+        if step == 0:
+            flops_per_token = counter.get_total_flops() / int(batch["attention_mask"].sum())
         torch.nn.utils.clip_grad_norm_(parameters, schedule["max_grad_norm"])
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

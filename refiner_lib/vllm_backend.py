@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from .distillation import softmax
 from .measure import forward_flops
 from .models import load_tokenizer, trusts_remote_code
 from .prompts import record_messages
@@ -112,27 +113,24 @@ class VLLMBackend:
 
     def choice_probabilities(self, prompts: list[str], choices: list[str]) -> list[dict[str, float]]:
         """P(choice | prompt) renormalized over `choices`, from the log-probability
-        vLLM gives each prompt token (prompt and choice tokenized apart, as HFBackend)."""
-        import math
-
+        vLLM gives each prompt token (prompt and choice tokenized apart, as HFBackend).
+        Every (prompt, choice) row goes to the engine in one call."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         choice_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        prompt_ids = [self._prompt_ids(p) for p in prompts]
+        rows = [TokensPrompt(prompt_token_ids=ids + choice) for ids in prompt_ids for choice in choice_ids]
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
+        outputs = self.engine.generate(rows, params, lora_request=self._lora_request(), use_tqdm=False)
         results = []
-        for prompt in prompts:
-            prompt_ids = self._prompt_ids(prompt)
-            rows = [TokensPrompt(prompt_token_ids=prompt_ids + ids) for ids in choice_ids]
-            outputs = self.engine.generate(rows, params, lora_request=self._lora_request(), use_tqdm=False)
+        for number, ids in enumerate(prompt_ids):
             scores = []
-            for ids, output in zip(choice_ids, outputs):
-                token_log_probs = output.prompt_logprobs[len(prompt_ids):]
-                scores.append(sum(entry[token].logprob for token, entry in zip(ids, token_log_probs)))
-                self.flops += forward_flops(self.active_parameters(), len(prompt_ids) + len(ids))
-            top = max(scores)
-            weights = [math.exp(s - top) for s in scores]
-            results.append({c: w / sum(weights) for c, w in zip(choices, weights)})
+            for offset, choice in enumerate(choice_ids):
+                token_log_probs = outputs[number * len(choice_ids) + offset].prompt_logprobs[len(ids):]
+                scores.append(sum(entry[token].logprob for token, entry in zip(choice, token_log_probs)))
+                self.flops += forward_flops(self.active_parameters(), len(ids) + len(choice))
+            results.append(dict(zip(choices, softmax(scores, 1.0))))
         return results
 
     def choice_records(self, records: list[dict], choices: list[str]) -> list[dict[str, float]]:

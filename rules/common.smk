@@ -11,8 +11,14 @@ VARIANTS = list(config["training"]["variants"])
 # vLLM can serve (a QLoRA adapter there runs on the 16-bit base; no PTQ variant).
 BACKENDS = list(config["inference"]["backends"])
 HF_METHODS = ["full", "teacher"] + VARIANTS
+
+
+def ptq_settings(variant):
+    return config["training"]["variants"].get(variant, {}).get("ptq")
+
+
 METHODS = HF_METHODS + [f"{m}@{backend}" for backend in BACKENDS if backend != "hf"
-                        for m in HF_METHODS if not config["training"]["variants"].get(m, {}).get("ptq")]
+                        for m in HF_METHODS if not ptq_settings(m)]
 TRAINED_STAGES = list(config["training"]["stages"])
 STAGES = ["query_analysis", "doc_structuring", "global_selection"]
 SPLITS = ["train", "eval"]
@@ -47,10 +53,6 @@ def teacher_labels(stage, split):
 
 def adapter_dir(stage, variant):
     return f"{RESULTS}/students/{stage}/{variant}/adapter"
-
-
-def ptq_settings(variant):
-    return config["training"]["variants"].get(variant, {}).get("ptq")
 
 
 def student_inputs(wildcards):
