@@ -119,29 +119,44 @@ class HFBackend:
         return self.generate([self.prompt(record_messages(r)) for r in records], max_new_tokens)
 
     @torch.no_grad()
-    def choice_probabilities(self, prompts: list[str], choices: list[str]) -> list[dict[str, float]]:
-        """P(choice | prompt) renormalized over `choices`, from the summed token
+    def choice_probabilities(self, prompts: list[str], choices) -> list[dict[str, float]]:
+        """P(choice | prompt) renormalized over the choices, from the summed token
         log-probabilities of each whole choice (prompt and choice tokenized apart,
-        so no token straddles the boundary)."""
-        choice_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        so no token straddles the boundary). `choices` is one list for every
+        prompt, or one list per prompt."""
+        per_prompt = choices if choices and isinstance(choices[0], (list, tuple)) else [choices] * len(prompts)
         results = []
         with self._context():
-            for prompt in prompts:
-                prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-self.max_input_tokens:]
-                rows = [prompt_ids + ids for ids in choice_ids]
-                width = max(len(r) for r in rows)
-                pad = self.tokenizer.pad_token_id
-                input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-                attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-                log_probs = torch.log_softmax(self.model(input_ids=input_ids, attention_mask=attention).logits.float(), -1)
-                self.count(attention.sum())
-                scores = []
-                for row, ids in enumerate(choice_ids):
-                    positions = torch.arange(width - len(ids), width)  # the choice's tokens
-                    scores.append(log_probs[row, positions - 1].gather(-1, input_ids[row, positions].unsqueeze(-1)).sum())
-                probabilities = torch.softmax(torch.stack(scores), dim=0)
-                results.append({c: float(p) for c, p in zip(choices, probabilities)})
+            for prompt, options in zip(prompts, per_prompt):
+                scores = self.continuation_log_likelihoods(prompt, options)
+                probabilities = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0)
+                results.append({c: float(p) for c, p in zip(options, probabilities)})
         return results
 
-    def choice_records(self, records: list[dict], choices: list[str]) -> list[dict[str, float]]:
+    def continuation_log_likelihoods(self, prompt: str, continuations: list[str]) -> list[float]:
+        """Summed log-probability of each continuation after the prompt. The prompt
+        runs once; its key/value cache is shared by every continuation, so scoring
+        ten section titles costs about one prompt pass, not ten."""
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-self.max_input_tokens:]
+        continuation_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        prompt_out = self.model(input_ids=torch.tensor([prompt_ids]), use_cache=True)
+        first = torch.log_softmax(prompt_out.logits[0, -1].float(), -1)  # predicts each continuation's first token
+        width = max(len(ids) for ids in continuation_ids)
+        rows = torch.tensor([ids + [self.tokenizer.pad_token_id] * (width - len(ids)) for ids in continuation_ids])
+        cache = prompt_out.past_key_values
+        cache.batch_repeat_interleave(len(continuation_ids))
+        # right padding: a pad sits after every real token of its row, so it changes no score
+        attention = torch.ones((len(continuation_ids), len(prompt_ids) + width), dtype=torch.long)
+        log_probs = torch.log_softmax(self.model(input_ids=rows, attention_mask=attention, past_key_values=cache)
+                                      .logits.float(), -1)
+        self.count(len(prompt_ids) + sum(len(ids) for ids in continuation_ids))
+        scores = []
+        for row, ids in enumerate(continuation_ids):
+            total = first[ids[0]]
+            for position in range(1, len(ids)):
+                total = total + log_probs[row, position - 1, ids[position]]
+            scores.append(float(total))
+        return scores
+
+    def choice_records(self, records: list[dict], choices) -> list[dict[str, float]]:
         return self.choice_probabilities([self.prompt(record_messages(r)) for r in records], choices)

@@ -4,6 +4,8 @@ latency percentiles and sizes on disk."""
 from __future__ import annotations
 
 import math
+import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,8 +46,28 @@ def forward_flops(parameters: int, tokens: int) -> int:
     return 2 * parameters * tokens
 
 
-def average(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+@dataclass(frozen=True)
+class TimingSettings:
+    """How the latency pass samples and warms up (config block `measurement`)."""
+    latency_questions: int  # questions timed one at a time
+    warmup_questions: int  # questions run untimed first (caches, lazy initialization)
+    seed: int  # picks the sample; every method is timed on the same questions
+
+
+def latency_sample(questions: list[dict], timing: TimingSettings) -> tuple[list[dict], list[dict]]:
+    """(warm-up, timed) questions: a seeded sample, the same for every method,
+    warm-up questions taken from outside the timed ones when there are enough."""
+    order = sorted(questions, key=lambda q: q["id"])
+    random.Random(timing.seed).shuffle(order)
+    timed = order[: timing.latency_questions]
+    rest = order[timing.latency_questions:] or timed
+    return rest[: timing.warmup_questions], timed
+
+
+def timing_summary(seconds: list[float], timing: TimingSettings, question_ids: list[str]) -> dict:
+    memory, kind = peak_memory_mb()
+    return {"latency_seconds": latency_summary(seconds), "peak_memory_mb": round(memory, 1),
+            "peak_memory_kind": kind, "warmup_questions": timing.warmup_questions, "timed_questions": question_ids}
 
 
 def latency_summary(seconds: list[float]) -> dict:

@@ -48,3 +48,66 @@ def accuracy(prediction: str, golden: list[str]) -> float:
 
 def mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def answer_metrics(prediction: str, golden: list[str]) -> dict:
+    return {"em": exact_match(prediction, golden), "f1": f1_score(prediction, golden),
+            "accuracy": accuracy(prediction, golden)}
+
+
+def context_answer_recall(context: str, golden: list[str]) -> float:
+    """1 when a normalized golden answer occurs in the normalized context, as a
+    whole-word span: the refiner kept what the generator needs, however weak
+    the generator is."""
+    text = f" {normalize_answer(context)} "
+    return float(any(f" {normalize_answer(g)} " in text for g in golden if normalize_answer(g)))
+
+
+def gold_places(question: dict) -> set[tuple[str, str]]:
+    """(doc id, most specific gold title) per supporting place of a question."""
+    places = set()
+    for place in question.get("supporting", []):
+        if place.get("doc_id"):
+            places.add((place["doc_id"], place["path"][-1] if place["path"] else "abstract"))
+    return places
+
+
+def selection_metrics(question: dict, selections: dict[str, list[str]]) -> dict:
+    """Recall of the gold sections among the retrieved documents, and the
+    precision of everything global selection chose there (blank when it chose
+    nothing, as precision is undefined)."""
+    places = {(d, t) for d, t in gold_places(question) if d in selections}
+    chosen = {(d, t) for d, titles in selections.items() for t in titles}
+    row = {}
+    if places:
+        row["adr_recall"] = len(places & chosen) / len(places)
+    if chosen and gold_places(question):
+        row["adr_precision"] = len(places & chosen) / len(chosen)
+    return row
+
+
+def refinement_metrics(question: dict, refined: dict, reference_label: dict | None) -> dict:
+    """The refiner's own quality for one question: DQA label against the
+    dataset's (or the teacher's), global selection against the gold sections,
+    the refined context's answer recall and its compression."""
+    row = {"context_answer_recall": context_answer_recall(refined["context"], question["golden_answers"]),
+           "context_tokens": refined["context_tokens"], "retrieved_tokens": refined["retrieved_tokens"],
+           "compression": refined["context_tokens"] / refined["retrieved_tokens"] if refined["retrieved_tokens"] else None}
+    if "label" in refined:
+        gold_label = question.get("label") or (reference_label or {}).get("label")
+        if gold_label:
+            row["dqa_correct"] = float(refined["label"] == gold_label)
+    if "selections" in refined:
+        row.update(selection_metrics(question, refined["selections"]))
+    return row
+
+
+# per-question key -> summary column
+MEAN_COLUMNS = {"em": "em", "f1": "f1", "accuracy": "accuracy", "context_answer_recall": "context_answer_recall",
+                "dqa_correct": "dqa_accuracy", "adr_recall": "adr_recall", "adr_precision": "adr_precision",
+                "compression": "compression", "retrieved_tokens": "retrieved_tokens"}
+
+
+def means(rows: list[dict]) -> dict:
+    """Each column's mean over the questions that have it (None when none has)."""
+    return {column: mean([r[key] for r in rows if r.get(key) is not None]) for key, column in MEAN_COLUMNS.items()}

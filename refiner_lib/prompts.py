@@ -43,9 +43,26 @@ def global_selection_record(question: str, tree: dict, selected: list[str] | Non
     return {"instruction": GLOBAL_SELECTION_SYSTEM, "input": user, "output": repr(list(selected)) if selected is not None else ""}
 
 
+# A worked example shown before each question: small generators copy its form
+# (a short span of the documents, no sentence), which is what EM and F1 score.
+GENERATOR_EXAMPLE = (
+    "Orvel Danstrom\nOrvel Danstrom is a painter from the Kessa Valley. He was born in 1843 in the town of "
+    "Lindqvar, where his father kept a mill.",
+    "Where was Orvel Danstrom born?",
+    "Lindqvar",
+)
+
+
+def generator_user_turn(question: str, context: str) -> str:
+    return f"Documents:\n{context}\n\nQuestion: {question}\nAnswer with a few words only."
+
+
 def generator_messages(question: str, context: str) -> list[dict]:
-    return [{"role": "system", "content": f"{GENERATOR_SYSTEM}\nThe following are given documents.\n\n{context}"},
-            {"role": "user", "content": f"Question: {question}"}]
+    example_context, example_question, example_answer = GENERATOR_EXAMPLE
+    return [{"role": "system", "content": GENERATOR_SYSTEM},
+            {"role": "user", "content": generator_user_turn(example_question, example_context)},
+            {"role": "assistant", "content": example_answer},
+            {"role": "user", "content": generator_user_turn(question, context)}]
 
 
 def record_messages(record: dict, with_output: bool = False) -> list[dict]:

@@ -2,12 +2,14 @@
 merged model with bitsandbytes (8-bit or 4-bit), save it, and check it reloads."""
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
 from .backend import load_causal_lm
 from .jsonl import write_json
 from .measure import folder_bytes
+from .stages import SELECTION_FILE
 from .models import atomic_dir, load_tokenizer, save_tokenizer
 
 
@@ -33,4 +35,7 @@ def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir
             load_causal_lm(staging)  # the saved checkpoint must reload as a quantized model
             sizes["quantized_bytes"] = folder_bytes(staging)
             write_json(Path(staging) / "sizes.json", {**sizes, "ptq": ptq})
+            calibration = Path(adapter_dir) / SELECTION_FILE
+            if calibration.exists():  # the student's selection threshold travels with its weights
+                shutil.copy2(calibration, Path(staging) / SELECTION_FILE)
     return sizes

@@ -17,14 +17,16 @@ LABEL_CHOICES = [f"[{label}]" for label in QUERY_LABELS]
 
 
 # ---------------------------------------------------------------- oracle
-def oracle_query_analysis(questions: list[dict]) -> list[dict]:
+def oracle_query_analysis(questions: list[dict], confidence: float = 1.0) -> list[dict]:
+    """The annotated label, with probability `confidence` on it (1.0: one-hot)."""
     results = []
     for q in questions:
         if q.get("label") not in QUERY_LABELS:
             raise InputError(f"question '{q['id']}': field 'label' is missing; the oracle teacher needs "
                              "Local/Global annotations (use teacher.kind: llm for unannotated data)")
         results.append({"id": q["id"], "label": q["label"],
-                        "probabilities": {label: float(label == q["label"]) for label in QUERY_LABELS}})
+                        "probabilities": {label: confidence if label == q["label"] else 1.0 - confidence
+                                          for label in QUERY_LABELS}})
     return results
 
 
@@ -82,6 +84,8 @@ def model_trees(backend, docs: list[dict], max_new_tokens: int) -> list[dict]:
 
 def model_selection(backend, questions: list[dict], retrieval: dict[str, list[str]], trees: dict[str, dict],
                     max_new_tokens: int) -> list[dict]:
+    """Global selection by generation, as LongRefiner's teacher runs it: the
+    titles named in the model's answer."""
     backend.use("global_selection")
     pairs = [(q, doc_id) for q in questions for doc_id in retrieval[q["id"]]]
     outputs = backend.generate_records([global_selection_record(q["question"], trees[d]) for q, d in pairs],
@@ -93,3 +97,66 @@ def model_selection(backend, questions: list[dict], retrieval: dict[str, list[st
         results.append({"id": q["id"], "doc_id": doc_id, "selected": selected, "raw": output,
                         "scores": {t: float(t in selected) for t in titles}})
     return results
+
+
+NOTHING_SELECTED = "[]"
+SELECTION_FILE = "selection.json"  # a global-selection student's threshold, beside its weights
+
+
+def title_candidate(title: str) -> str:
+    """The start of an answer list naming `title` first: `['Early life` (quoted as
+    repr quotes it). Its closing quote is left out because BPE merges it with
+    whatever follows (`',` or `']`) in the teacher's answers."""
+    return repr([title])[:-2]
+
+
+def title_probabilities(backend, records: list[dict], titles: list[list[str]]) -> list[dict[str, float]]:
+    """Per record, the probability that the answer list starts with each title,
+    against answering `[]`: ListNet's top-one distribution, read from the
+    student's own likelihoods instead of its greedy output (which collapses to
+    `[]`, the most frequent answer, when most retrieved documents are distractors)."""
+    choices = [[NOTHING_SELECTED] + [title_candidate(t) for t in names] for names in titles]
+    probabilities = backend.choice_records(records, choices)
+    return [{t: row[title_candidate(t)] for t in names} for row, names in zip(probabilities, titles)]
+
+
+def select_titles(probabilities: dict[str, float], threshold: float) -> list[str]:
+    return [t for t, p in sorted(probabilities.items(), key=lambda item: -item[1]) if p >= threshold]
+
+
+def scored_selection(backend, questions: list[dict], retrieval: dict[str, list[str]], trees: dict[str, dict],
+                     threshold: float) -> list[dict]:
+    """Global selection by scoring every title of each document (a trained
+    student): the titles whose probability reaches the threshold chosen on
+    the student's validation records."""
+    backend.use("global_selection")
+    pairs = [(q, doc_id) for q in questions for doc_id in retrieval[q["id"]]]
+    titles = [node_titles(trees[d]) for _, d in pairs]
+    records = [global_selection_record(q["question"], trees[d]) for q, d in pairs]
+    results = []
+    for (q, doc_id), scores in zip(pairs, title_probabilities(backend, records, titles)):
+        results.append({"id": q["id"], "doc_id": doc_id, "selected": select_titles(scores, threshold),
+                        "scores": scores})
+    return results
+
+
+def selection_f1(chosen: list[str], gold: list[str]) -> float:
+    """Set F1 of two title lists; two empty lists agree (1.0)."""
+    if not chosen and not gold:
+        return 1.0
+    common = len(set(chosen) & set(gold))
+    return 0.0 if common == 0 else 2 * common / (len(set(chosen)) + len(set(gold)))
+
+
+def best_threshold(probabilities: list[dict[str, float]], gold: list[list[str]]) -> dict:
+    """The threshold that maximizes mean selection F1 against the teacher's
+    selections: tried at every observed probability (and above them all: select
+    nothing); among equals the highest, i.e. the most selective."""
+    candidates = sorted({p for row in probabilities for p in row.values()} | {1.0 + 1e-9})
+    best = {"threshold": candidates[-1], "validation_f1": -1.0}
+    for threshold in candidates:
+        f1 = sum(selection_f1(select_titles(row, threshold), g) for row, g in zip(probabilities, gold))
+        f1 /= max(1, len(gold))
+        if f1 >= best["validation_f1"]:
+            best = {"threshold": threshold, "validation_f1": f1}
+    return {**best, "records": len(gold)}

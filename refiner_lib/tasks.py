@@ -6,11 +6,15 @@ it is usable without Snakemake (see README, 'Using the library').
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from . import bm25, data, distillation, measure, metrics, refine, report, stages, teacher, training
+from . import bm25, data, distillation, measure, metrics, prompts, report, stages, teacher, training
+from .answers import extract_answer
 from .jsonl import InputError, load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
+from .measure import TimingSettings
 from .models import load_tokenizer
 from .prompts import generator_messages
+from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
 
 
 
@@ -52,7 +56,8 @@ def teacher_backend(teacher_config: dict, model_dir):
 
 def teacher_query_analysis(teacher_config, questions_path, model_dir, records_path, labels_path) -> None:
     records, labels = teacher.query_analysis(teacher_config["kind"], load_jsonl(questions_path),
-                                             teacher_backend(teacher_config, model_dir))
+                                             teacher_backend(teacher_config, model_dir),
+                                             teacher_config.get("oracle_confidence", 1.0))
     write_json(records_path, records)
     write_jsonl(labels_path, labels)
 
@@ -81,7 +86,9 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
           quantization, seed: int, checkpoint_dir=None, checkpoint_every: int = 0, objective: dict | None = None,
           stage: str | None = None, labels_path=None) -> None:
     """objective: {kind: sft} or {kind: kd, temperature, weight}; distillation
-    reads the teacher's scores for `stage` from labels_path (one row per record)."""
+    reads the teacher's scores for `stage` from labels_path (one row per record).
+    A global-selection student also gets its selection threshold, chosen on the
+    held-out records (the teacher's titles and selections from labels_path)."""
     records = read_json(records_path)
     if not isinstance(records, list):
         raise InputError(f"{records_path}: expected a JSON list of Alpaca records")
@@ -91,10 +98,43 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
                 raise InputError(f"{records_path}: record {index}: field '{field}' missing or not a string")
     if objective and objective["kind"] == "kd":
         attach_soft_targets(records, records_path, stage, labels_path, objective["temperature"])
+    if stage == "global_selection":
+        attach_selections(records, records_path, labels_path)
     train_records, held_out = training.split_validation(records, validation["num_records"], seed)
     training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
                            held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every,
                            objective)
+    if stage == "global_selection":
+        write_json(Path(adapter_dir) / stages.SELECTION_FILE,
+                   calibrate_selection(base_dir, adapter_dir, held_out, quantization))
+
+
+def attach_selections(records: list[dict], records_path, labels_path) -> None:
+    """Each global-selection record's candidate titles and the teacher's choice (same order as its labels file)."""
+    labels = load_jsonl(labels_path)
+    if len(labels) != len(records):
+        raise InputError(f"{labels_path}: {len(labels)} rows for the {len(records)} records of {records_path}")
+    for number, (record, label) in enumerate(zip(records, labels), start=1):
+        if not isinstance(label.get("scores"), dict) or not isinstance(label.get("selected"), list):
+            raise InputError(f"{labels_path}:{number}: fields 'scores' (title -> score) and 'selected' are required")
+        record[TITLES], record[SELECTED] = list(label["scores"]), list(label["selected"])
+
+
+TITLES, SELECTED = "_titles", "_selected"  # keys a global-selection record carries for calibration
+
+
+def calibrate_selection(base_dir, adapter_dir, held_out: list[dict], quantization) -> dict:
+    """The selection threshold that best reproduces the teacher's selections on
+    records the student never trained on."""
+    if not held_out:
+        raise InputError("training.validation.num_records: a global-selection student needs held-out records "
+                         "to choose its selection threshold (set it above 0)")
+    from .backend import HFBackend
+
+    backend = HFBackend(base_dir, adapters={"global_selection": str(adapter_dir)}, quantization=quantization)
+    probabilities = stages.title_probabilities(backend.use("global_selection"), held_out,
+                                               [r[TITLES] for r in held_out])
+    return stages.best_threshold(probabilities, [r[SELECTED] for r in held_out])
 
 
 def attach_soft_targets(records: list[dict], records_path, stage: str, labels_path, temperature: float) -> None:
@@ -108,200 +148,133 @@ def attach_soft_targets(records: list[dict], records_path, stage: str, labels_pa
             record[training.SOFT_TARGET] = target
 
 
-def refine_variant(method: str, eval_path, retrieval_path, corpus_path, generator_dir, teacher_labels: dict,
-                   budget: int, max_context_tokens: int, output_path, student: dict | None = None,
-                   cost_path=None, warmup_questions: int = 2) -> None:
-    """method: 'full', 'teacher', or a student variant. teacher_labels maps each
-    stage to its eval labels file; student = {model_dir, adapters: {stage: dir},
-    stage_models: {stage: dir}, quantization, batch_size, max_input_tokens,
-    max_new_tokens} for a trained variant. Each question is refined on its own
-    and timed, after `warmup_questions` untimed ones; cost_path gets the
-    latency summary, peak memory, parameters, FLOPs and sizes."""
-    questions, retrieval = load_jsonl(eval_path), retrieval_map(retrieval_path)
-    tokenizer = load_tokenizer(generator_dir)
-    refiner = Refiner(method, retrieval, by_id(load_jsonl(corpus_path)), teacher_labels, student, budget,
-                      max_context_tokens, tokenizer)
-    for q in questions[:warmup_questions]:
-        refiner.refine(q)
+def refiner_spec(method: str, settings: dict, files: dict) -> RefinerSpec:
+    """A method's refiner from the workflow's settings (the `refine` rule's
+    params) and files: `retrieval`, `corpus`, `{stage}_labels` for the
+    teacher's labels, `student` (its base) and one folder per trained stage."""
+    refinement = settings["refinement"] or {}
+    student = None
+    if settings["trained_stages"]:
+        per_stage = {stage: str(files[stage]) for stage in settings["trained_stages"]}
+        # a PTQ variant brings one merged, quantized model per stage; the others bring adapters
+        student = StudentModels(
+            model_dir=str(files["student"]), adapters={} if settings["ptq"] else per_stage,
+            stage_models=per_stage if settings["ptq"] else {}, quantization=settings["quantization"],
+            backend=settings["backend"], batch_size=refinement["batch_size"],
+            max_input_tokens=refinement["max_input_tokens"], max_new_tokens=refinement["max_new_tokens"])
+    labels = {stage: files[f"{stage}_labels"] for stage in prompts.STAGES if f"{stage}_labels" in files}
+    return RefinerSpec(method=method, retrieval=retrieval_map(files["retrieval"]),
+                       corpus=by_id(load_jsonl(files["corpus"])), teacher_labels=labels,
+                       budget=refinement.get("budget_tokens"), max_context_tokens=settings["max_context_tokens"],
+                       student=student)
+
+
+def refine_variant(spec: RefinerSpec, eval_path, generator_dir, output_path) -> None:
+    """The quality pass: every eval question refined, with the FLOPs it took and
+    the tokens of its retrieved and refined text. Nothing is timed here (see
+    time_refinement), so this pass may share the machine."""
+    refiner = Refiner(spec, load_tokenizer(generator_dir))
     rows = []
-    for q in questions:
-        flops_before, started = refiner.flops(), time.perf_counter()
+    for q in load_jsonl(eval_path):
+        flops_before = refiner.flops()
         row = refiner.refine(q)
-        row.update(refine_seconds=time.perf_counter() - started, refine_flops=refiner.flops() - flops_before,
-                   context_tokens=refiner.count_tokens(row["context"]))
+        row.update(refine_flops=refiner.flops() - flops_before, context_tokens=refiner.count_tokens(row["context"]),
+                   retrieved_tokens=refiner.count_tokens(refiner.retrieved_text(q["id"])))
         rows.append(row)
     write_jsonl(output_path, rows)
-    if cost_path:
-        write_json(cost_path, {**refiner.cost(), **inference_cost(rows, "refine", warmup_questions)})
 
 
-def inference_cost(rows: list[dict], step: str, warmup_questions: int) -> dict:
-    memory, kind = measure.peak_memory_mb()
-    return {"latency_seconds": measure.latency_summary([r[f"{step}_seconds"] for r in rows]),
-            "flops_per_query": measure.average([r[f"{step}_flops"] for r in rows]),
-            "peak_memory_mb": round(memory, 1), "peak_memory_kind": kind, "warmup_questions": warmup_questions}
+def time_refinement(spec: RefinerSpec, eval_path, generator_dir, timing: TimingSettings, cost_path) -> None:
+    """The latency pass, run alone on the machine: a seeded sample of questions
+    refined one at a time after untimed warm-up ones; with the refiner's
+    parameters, weights, sizes and this process' peak memory."""
+    warmup, timed = measure.latency_sample(load_jsonl(eval_path), timing)
+    refiner = Refiner(spec, load_tokenizer(generator_dir))
+    for q in warmup:
+        refiner.refine(q)
+    seconds = []
+    for q in timed:
+        started = time.perf_counter()
+        refiner.refine(q)
+        seconds.append(time.perf_counter() - started)
+    write_json(cost_path, {**refiner.cost(), **measure.timing_summary(seconds, timing, [q["id"] for q in timed])})
 
 
-class Refiner:
-    """One question at a time: a student's trained stages run its models, every
-    other stage keeps the teacher's labels; then LongRefiner's scoring under the
-    token budget (or, for `full`, the retrieved text cut to the window)."""
-
-    def __init__(self, method, retrieval, corpus, teacher_labels, student, budget, max_context_tokens, tokenizer):
-        self.method, self.retrieval, self.corpus, self.student = method, retrieval, corpus, student
-        self.budget, self.max_context_tokens, self.tokenizer = budget, max_context_tokens, tokenizer
-        self.backends = student_backends(student) if student else {}
-        labels = {stage: load_jsonl(path) for stage, path in teacher_labels.items()}
-        self.analysis = by_id(labels.get("query_analysis", []))
-        self.trees = by_id(labels.get("doc_structuring", []))
-        self.selection = {(r["id"], r["doc_id"]): r["selected"] for r in labels.get("global_selection", [])}
-        self.structured: dict[str, dict] = {}  # documents a trained HDS student has structured
-
-    def flops(self) -> int:
-        return sum(b.flops for b in self.distinct_backends())
-
-    def distinct_backends(self) -> list:
-        return list({id(b): b for b in self.backends.values()}.values())
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def refine(self, q: dict) -> dict:
-        doc_ids = self.retrieval[q["id"]]
-        if self.method == "full":
-            return {"id": q["id"], "context": refine.full_context([self.corpus[d] for d in doc_ids],
-                                                                  self.max_context_tokens, self.tokenizer)}
-        if "query_analysis" in self.backends:
-            analysis = stages.model_query_analysis(self.backends["query_analysis"], [q])[0]
-        else:
-            analysis = self.analysis[q["id"]]
-        trees = {d: self.tree(d) for d in doc_ids}
-        if "global_selection" in self.backends:
-            picked = stages.model_selection(self.backends["global_selection"], [q], self.retrieval, trees,
-                                            self.student["max_new_tokens"]["global_selection"])
-            chosen = [r["selected"] for r in picked]
-        else:
-            chosen = [self.selection[(q["id"], d)] for d in doc_ids]
-        refined = refine.refine_question(q["question"], [trees[d] for d in doc_ids], analysis["probabilities"],
-                                         chosen, self.budget, self.count_tokens)
-        return {"id": q["id"], "context": refined["context"], "label": analysis["label"],
-                "probabilities": analysis["probabilities"], "selections": dict(zip(doc_ids, chosen))}
-
-    def tree(self, doc_id: str) -> dict:
-        if "doc_structuring" not in self.backends:
-            return self.trees[doc_id]
-        if doc_id not in self.structured:  # a document is structured once, as LongRefiner caches it
-            self.structured[doc_id] = stages.model_trees(self.backends["doc_structuring"], [self.corpus[doc_id]],
-                                                         self.student["max_new_tokens"]["doc_structuring"])[0]
-        return self.structured[doc_id]
-
-    def cost(self) -> dict:
-        """Parameters and weights of the refiner's models, and their sizes on disk."""
-        loaded = [b.weights() for b in self.distinct_backends()]
-        student = self.student or {}
-        adapters = list(student.get("adapters", {}).values())
-        stage_models = list(student.get("stage_models", {}).values())
-        disk = sum(measure.weight_bytes(folder) for folder in stage_models)
-        if adapters:
-            disk += measure.weight_bytes(student["model_dir"])
-        return {"method": self.method, "refiner_parameters": sum(w["parameters"] for w in loaded),
-                "refiner_memory_bytes": sum(w["memory_bytes"] for w in loaded),
-                "adapter_bytes": sum(measure.folder_bytes(a) for a in adapters),
-                "refiner_disk_bytes": disk + sum(measure.folder_bytes(a) for a in adapters)}
+def answer_prompts(backend, refined: list[dict], questions: dict) -> list[str]:
+    return [backend.prompt(generator_messages(questions[r["id"]]["question"], r["context"])) for r in refined]
 
 
-def make_backend(settings: dict | None, model_dir, adapters: dict | None = None, quantization: dict | None = None,
-                 batch_size: int = 8, max_input_tokens: int = 2048, max_new_tokens: int = 512):
-    """Hugging Face transformers, or vLLM (settings {kind: vllm, dtype, kv_cache_gb}):
-    the same interface. vLLM loads the 16-bit base: `quantization` is for HF only."""
-    if settings and settings.get("kind") == "vllm":
-        from .vllm_backend import VLLMBackend
-
-        return VLLMBackend(model_dir, adapters=adapters, batch_size=batch_size, max_input_tokens=max_input_tokens,
-                           max_new_tokens=max_new_tokens, dtype=settings["dtype"], kv_cache_gb=settings["kv_cache_gb"])
-    from .backend import HFBackend
-
-    return HFBackend(model_dir, adapters=adapters, quantization=quantization, batch_size=batch_size,
-                     max_input_tokens=max_input_tokens)
-
-
-def student_backends(student: dict) -> dict:
-    """stage -> backend: one base model with every stage's adapter, or (PTQ)
-    one merged, quantized model per stage."""
-    options = {"batch_size": student["batch_size"], "max_input_tokens": student["max_input_tokens"],
-               "max_new_tokens": max(student["max_new_tokens"].values())}
-    settings = student.get("backend")
-    if student.get("stage_models"):
-        return {stage: make_backend(settings, folder, **options) for stage, folder in student["stage_models"].items()}
-    if not student.get("adapters"):
-        return {}
-    shared = make_backend(settings, student["model_dir"], adapters=student["adapters"],
-                          quantization=student["quantization"], **options)
-    return {stage: shared for stage in student["adapters"]}
-
-
-def generate_answers(refined_path, eval_path, generator_dir, max_new_tokens: int, batch_size: int,
-                     max_input_tokens: int, output_path, cost_path=None, warmup_questions: int = 2,
+def generate_answers(refined_path, eval_path, generator_dir, generation: dict, output_path,
                      backend_settings: dict | None = None) -> None:
-    """Answer each question on its own, timed after `warmup_questions` untimed
-    ones (batch_size applies to the warm-up-free batch API, not to latency)."""
-    questions = by_id(load_jsonl(eval_path))
-    refined = load_jsonl(refined_path)
-    backend = make_backend(backend_settings, generator_dir, batch_size=batch_size, max_input_tokens=max_input_tokens,
-                           max_new_tokens=max_new_tokens)
-    prompts = [backend.prompt(generator_messages(questions[r["id"]]["question"], r["context"])) for r in refined]
-    for prompt in prompts[:warmup_questions]:
-        backend.generate([prompt], max_new_tokens)
+    """The quality pass of the generator: batched greedy answers to every eval
+    question, the raw generation kept beside the extracted short answer."""
+    questions, refined = by_id(load_jsonl(eval_path)), load_jsonl(refined_path)
+    backend = make_backend(backend_settings, generator_dir, batch_size=generation["batch_size"],
+                           max_input_tokens=generator_window(generation), max_new_tokens=generation["max_new_tokens"])
     rows = []
-    for r, prompt in zip(refined, prompts):
-        flops_before, started = backend.flops, time.perf_counter()
-        answer = backend.generate([prompt], max_new_tokens)[0]
-        rows.append({"id": r["id"], "prediction": answer, "generate_seconds": time.perf_counter() - started,
+    for r, prompt in zip(refined, answer_prompts(backend, refined, questions)):
+        flops_before = backend.flops
+        raw = backend.generate([prompt], generation["max_new_tokens"])[0]
+        rows.append({"id": r["id"], "prediction": extract_answer(raw), "generation": raw,
                      "generate_flops": backend.flops - flops_before})
     write_jsonl(output_path, rows)
-    if cost_path:
-        weights = backend.weights()
-        write_json(cost_path, {"generator_parameters": weights["parameters"],
-                               "generator_memory_bytes": weights["memory_bytes"],
-                               **inference_cost(rows, "generate", warmup_questions)})
+
+
+def generator_window(generation: dict) -> int:
+    """The generator's input limit: the context window plus room for the
+    instruction, the worked example and the question."""
+    return generation["max_context_tokens"] + generation["prompt_allowance_tokens"]
+
+
+def time_generation(refined_path, eval_path, generator_dir, generation: dict, timing: TimingSettings, cost_path,
+                    backend_settings: dict | None = None) -> None:
+    """The generator's latency pass, alone on the machine: the same seeded sample
+    as time_refinement, each question answered on its own after warm-up."""
+    questions = by_id(load_jsonl(eval_path))
+    refined = by_id(load_jsonl(refined_path))
+    warmup, timed = measure.latency_sample([questions[i] for i in refined], timing)
+    backend = make_backend(backend_settings, generator_dir, batch_size=1, max_input_tokens=generator_window(generation),
+                           max_new_tokens=generation["max_new_tokens"])
+    for prompt in answer_prompts(backend, [refined[q["id"]] for q in warmup], questions):
+        backend.generate([prompt], generation["max_new_tokens"])
+    seconds = []
+    for prompt in answer_prompts(backend, [refined[q["id"]] for q in timed], questions):
+        started = time.perf_counter()
+        backend.generate([prompt], generation["max_new_tokens"])
+        seconds.append(time.perf_counter() - started)
+    weights = backend.weights()
+    write_json(cost_path, {"generator_parameters": weights["parameters"],
+                           "generator_memory_bytes": weights["memory_bytes"],
+                           **measure.timing_summary(seconds, timing, [q["id"] for q in timed])})
 
 
 def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_labels, output_path,
              refine_cost_path=None, generate_cost_path=None) -> None:
+    """Per question: answer metrics, refinement quality (the stages' own metrics
+    and the refined context's answer recall and compression); their means and
+    the costs in `summary`."""
     questions = load_jsonl(eval_path)
     refined, answers = by_id(load_jsonl(refined_path)), by_id(load_jsonl(answers_path))
     reference_labels = by_id(load_jsonl(teacher_query_labels)) if teacher_query_labels else {}
-    rows = []
-    for q in questions:
-        prediction = answers[q["id"]]["prediction"]
-        row = {"id": q["id"], "em": metrics.exact_match(prediction, q["golden_answers"]),
-               "f1": metrics.f1_score(prediction, q["golden_answers"]),
-               "accuracy": metrics.accuracy(prediction, q["golden_answers"])}
-        refined_row = refined[q["id"]]
-        if "label" in refined_row:
-            gold_label = q.get("label") or reference_labels[q["id"]]["label"]
-            row["dqa_correct"] = float(refined_row["label"] == gold_label)
-            gold = [(s["doc_id"], stages.gold_titles(q, s["doc_id"])) for s in q.get("supporting", [])]
-            places = {(d, t) for d, titles in gold for t in titles}
-            found = {(d, t) for d, t in places if t in refined_row["selections"].get(d, [])}
-            if places:
-                row["adr_recall"] = len(found) / len(places)
-        rows.append(row)
-    summary = {
-        "variant": method, "questions": len(rows),
-        **{k: metrics.mean([r[k] for r in rows]) for k in ("em", "f1", "accuracy")},
-        "dqa_accuracy": metrics.mean([r["dqa_correct"] for r in rows if "dqa_correct" in r]),
-        "adr_recall": metrics.mean([r["adr_recall"] for r in rows if "adr_recall" in r]),
-        "context_tokens": metrics.mean([refined[r["id"]]["context_tokens"] for r in rows]),
-    }
+    rows = [{"id": q["id"], **metrics.answer_metrics(answers[q["id"]]["prediction"], q["golden_answers"]),
+             **metrics.refinement_metrics(q, refined[q["id"]], reference_labels.get(q["id"]))} for q in questions]
+    summary = {"variant": method, "questions": len(rows), **metrics.means(rows),
+               "context_tokens": metrics.mean([refined[r["id"]]["context_tokens"] for r in rows]),
+               "refine_flops_per_query": metrics.mean([refined[r["id"]]["refine_flops"] for r in rows]),
+               "generate_flops_per_query": metrics.mean([answers[r["id"]]["generate_flops"] for r in rows])}
     if refine_cost_path and generate_cost_path:
         summary.update(report.cost_columns(read_json(refine_cost_path), read_json(generate_cost_path)))
     write_json(output_path, {"summary": summary, "per_question": rows})
 
 
-def summarize(metric_paths: list, training_paths: list, csv_path, markdown_path) -> None:
-    """summary.csv (every column) and summary.md (the inference and training tables)."""
-    rows = [read_json(p)["summary"] for p in metric_paths]
+def summarize(metric_paths: list, training_paths: list, csv_path, markdown_path, paired_csv_path) -> None:
+    """summary.csv (every column, quality means with 95% intervals), paired.csv (each
+    variant against the reference methods) and summary.md (the tables and, in words,
+    which differences are significant)."""
+    documents = [read_json(p) for p in metric_paths]
+    rows, paired = report.summary_rows(documents), report.paired_rows(documents)
     training_rows = [report.training_row(p, read_json(p)) for p in training_paths]
-    write_csv(csv_path, [{k: report.format_value(v) for k, v in r.items()} for r in rows], report.SUMMARY_COLUMNS)
-    write_text(markdown_path, report.markdown(rows, training_rows))
+    for path, table_rows, columns in ((csv_path, rows, report.SUMMARY_COLUMNS),
+                                      (paired_csv_path, paired, report.PAIRED_COLUMNS)):
+        write_csv(path, [{k: report.format_value(v) for k, v in r.items()} for r in table_rows], columns)
+    write_text(markdown_path, report.markdown(rows, training_rows, paired))

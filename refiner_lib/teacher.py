@@ -6,8 +6,9 @@ from .prompts import doc_structuring_record, global_selection_record, query_anal
 from .structure import body_paragraphs, render_outline
 
 
-def query_analysis(kind: str, questions: list[dict], backend=None) -> tuple[list[dict], list[dict]]:
-    results = stages.oracle_query_analysis(questions) if kind == "oracle" else \
+def query_analysis(kind: str, questions: list[dict], backend=None,
+                   oracle_confidence: float = 1.0) -> tuple[list[dict], list[dict]]:
+    results = stages.oracle_query_analysis(questions, oracle_confidence) if kind == "oracle" else \
         stages.model_query_analysis(backend, questions)
     by_id = {q["id"]: q for q in questions}
     records = [query_analysis_record(by_id[r["id"]]["question"], r["label"]) for r in results]

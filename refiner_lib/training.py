@@ -99,11 +99,33 @@ def learning_rate_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * max(0.0, (total - step) / max(1, total - warmup))
 
 
+def _linear4bit_modules(model) -> list:
+    """The model's bitsandbytes 4-bit linear layers (none if bitsandbytes was never loaded)."""
+    import sys
+
+    bnb_nn = sys.modules.get("bitsandbytes.nn")
+    return [m for m in model.modules() if isinstance(m, bnb_nn.Linear4bit)] if bnb_nn else []
+
+
 @torch.no_grad()
 def validation_loss(model, batches: list[dict]) -> float:
+    """Mean answer loss with dropout off, leaving the model ready to train on.
+    bitsandbytes (0.50) repacks a Linear4bit's weight into an inference-only CPU
+    layout (`_convert_weight_packed_for_cpu`, on AVX512-BF16 CPUs) the first time it
+    runs in eval mode without grad, and train() never undoes it: backward then goes
+    through gemv_4bit, which has no autograd kernel, so LoRA weights silently lose
+    their gradients (or a biased layer crashes). So those layers stay in training
+    mode here; their `training` flag gates only that repacking, so the loss is the
+    same (and in the precision training computes in). Unpacking afterwards with
+    `_convert_weight_packed_for_cpu_inverse` instead would be lossy: it requantizes
+    the double-quant scales from bf16, drifting the frozen base at every validation."""
     model.eval()
-    losses = [answer_loss(model, batch).item() for batch in batches]
-    model.train()
+    for module in _linear4bit_modules(model):
+        module.train()
+    try:
+        losses = [answer_loss(model, batch).item() for batch in batches]
+    finally:
+        model.train()
     return sum(losses) / len(losses)
 
 

@@ -111,31 +111,35 @@ class VLLMBackend:
     def generate_records(self, records: list[dict], max_new_tokens: int) -> list[str]:
         return self.generate([self.prompt(record_messages(r)) for r in records], max_new_tokens)
 
-    def choice_probabilities(self, prompts: list[str], choices: list[str]) -> list[dict[str, float]]:
-        """P(choice | prompt) renormalized over `choices`, from the log-probability
+    def choice_probabilities(self, prompts: list[str], choices) -> list[dict[str, float]]:
+        """P(choice | prompt) renormalized over the choices, from the log-probability
         vLLM gives each prompt token (prompt and choice tokenized apart, as HFBackend).
-        Every (prompt, choice) row goes to the engine in one call."""
+        `choices`: one list for every prompt, or one list per prompt. Every
+        (prompt, choice) row goes to the engine in one call; FLOPs count the
+        prompt once, as its prefix is shared (as in HFBackend)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        choice_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        per_prompt = choices if choices and isinstance(choices[0], (list, tuple)) else [choices] * len(prompts)
         prompt_ids = [self._prompt_ids(p) for p in prompts]
-        rows = [TokensPrompt(prompt_token_ids=ids + choice) for ids in prompt_ids for choice in choice_ids]
+        choice_ids = [[self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in options]
+                      for options in per_prompt]
+        rows = [TokensPrompt(prompt_token_ids=ids + choice) for ids, options in zip(prompt_ids, choice_ids)
+                for choice in options]
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
-        outputs = self.engine.generate(rows, params, lora_request=self._lora_request(), use_tqdm=False)
+        outputs = iter(self.engine.generate(rows, params, lora_request=self._lora_request(), use_tqdm=False))
         results = []
-        for number, ids in enumerate(prompt_ids):
+        for ids, options, names in zip(prompt_ids, choice_ids, per_prompt):
             scores = []
-            for offset, choice in enumerate(choice_ids):
-                token_log_probs = outputs[number * len(choice_ids) + offset].prompt_logprobs[len(ids):]
+            for choice in options:
+                token_log_probs = next(outputs).prompt_logprobs[len(ids):]
                 scores.append(sum(entry[token].logprob for token, entry in zip(choice, token_log_probs)))
-                self.flops += forward_flops(self.active_parameters(), len(ids) + len(choice))
-            results.append(dict(zip(choices, softmax(scores, 1.0))))
+            self.flops += forward_flops(self.active_parameters(), len(ids) + sum(len(c) for c in options))
+            results.append(dict(zip(names, softmax(scores, 1.0))))
         return results
 
-    def choice_records(self, records: list[dict], choices: list[str]) -> list[dict[str, float]]:
+    def choice_records(self, records: list[dict], choices) -> list[dict[str, float]]:
         return self.choice_probabilities([self.prompt(record_messages(r)) for r in records], choices)
-
 
 def _product(shape) -> int:
     total = 1

@@ -10,7 +10,11 @@ VARIANTS = list(config["training"]["variants"])
 # transformers; with `vllm` in inference.backends, `METHOD@vllm` repeats each one
 # vLLM can serve (a QLoRA adapter there runs on the 16-bit base; no PTQ variant).
 BACKENDS = list(config["inference"]["backends"])
-HF_METHODS = ["full", "teacher"] + VARIANTS
+# baselines and ablations run no refiner model (refiner_lib.refiner.BASELINES)
+BASELINES = ["full", "local_only", "selection_only", "teacher"]
+if set(BASELINES) & set(VARIANTS):
+    raise ValueError(f"training.variants: {sorted(set(BASELINES) & set(VARIANTS))} is the name of a baseline")
+HF_METHODS = BASELINES + VARIANTS
 
 
 def ptq_settings(variant):
@@ -59,7 +63,7 @@ def student_inputs(wildcards):
     """Per trained stage: the variant's adapter, or for a PTQ variant its merged
     and quantized model (built from the adapter of its trained sibling)."""
     method = base_method(wildcards.method)
-    if method in ("full", "teacher"):
+    if method in BASELINES:
         return {}
     if ptq_settings(method):
         return {stage: f"{RESULTS}/students/{stage}/{method}/quantized" for stage in TRAINED_STAGES}
@@ -95,7 +99,7 @@ def method_backend(method):
 
 
 def runs_student(method):
-    return base_method(method) not in ("full", "teacher")
+    return base_method(method) not in BASELINES
 
 
 def stage_labels(wildcards):
@@ -127,6 +131,11 @@ def data_files():
     if kind == "synthetic":
         return []
     return [config["data"][kind]["questions"], config["data"][kind]["corpus"]]
+
+
+def timing_settings():
+    """The latency pass's sample: the same questions for every method."""
+    return {**config["measurement"], "seed": config["seed"]}
 
 
 def backend_settings(method):

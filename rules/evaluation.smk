@@ -3,8 +3,8 @@ rule evaluate:
         questions=f"{RESULTS}/data/eval.jsonl",
         refined=f"{RESULTS}/refined/{{method}}.jsonl",
         answers=f"{RESULTS}/answers/{{method}}.jsonl",
-        refine_cost=f"{RESULTS}/refined/{{method}}.cost.json",
-        generate_cost=f"{RESULTS}/answers/{{method}}.cost.json",
+        refine_cost=rules.time_refine.output[0],
+        generate_cost=rules.time_generate.output[0],
         query_labels=lambda wc: teacher_labels("query_analysis", "eval") if refined_by_stages(wc.method) else [],
     output:
         f"{RESULTS}/metrics/{{method}}.json",
@@ -21,12 +21,15 @@ rule evaluate:
 
 
 rule summarize:
-    """One row per variant: results/summary.csv and results/summary.md."""
+    """One row per variant with 95% intervals (results/summary.csv), paired
+    comparisons against lora and teacher (results/paired.csv), and
+    results/summary.md."""
     input:
         metrics=expand(f"{RESULTS}/metrics/{{method}}.json", method=METHODS),
         training=training_metrics(),
     output:
         csv=report(f"{RESULTS}/summary.csv", caption="../report/summary.rst", category="Tables"),
+        paired=report(f"{RESULTS}/paired.csv", caption="../report/paired.rst", category="Tables"),
         md=f"{RESULTS}/summary.md",
     params:
         code=library_code("summarize"),

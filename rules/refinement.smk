@@ -1,7 +1,27 @@
+# Refinement and generation in two passes. The quality pass (refine, generate)
+# covers every eval question and may share the machine. The latency pass
+# (time_refine, time_generate) times a seeded sample one question at a time and
+# claims every core, so no other job runs beside it under the local executor;
+# the SLURM profile gives it a whole node (--exclusive).
+
+
+def refine_params(wildcards):
+    """The settings that decide a method's refined contexts (not its timing)."""
+    method = base_method(wildcards.method)
+    return {
+        "refinement": config["refinement"] if refined_by_stages(wildcards.method) else None,
+        "max_context_tokens": config["generation"]["max_context_tokens"],
+        "quantization": config["training"]["variants"].get(method, {}).get("quantization"),
+        "ptq": ptq_settings(method),
+        "trained_stages": TRAINED_STAGES if runs_student(wildcards.method) else [],
+        "backend": backend_settings(wildcards.method),
+    }
+
+
 rule refine:
-    """Refined context per eval question: `full` (all retrieved text cut to the
-    generator's window), `teacher` (teacher labels for every stage) or a student
-    variant (its adapters for the trained stages, teacher labels for the rest)."""
+    """Refined context per eval question: a baseline (`full`, `local_only`,
+    `selection_only`, `teacher`) or a student variant (its models for the
+    trained stages, teacher labels for the rest)."""
     input:
         unpack(refine_inputs),
         questions=f"{RESULTS}/data/eval.jsonl",
@@ -10,17 +30,10 @@ rule refine:
         generator=model_dir("generator"),
         student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
     output:
-        refined=f"{RESULTS}/refined/{{method}}.jsonl",
-        cost=f"{RESULTS}/refined/{{method}}.cost.json",
+        f"{RESULTS}/refined/{{method}}.jsonl",
     params:
         code=library_code("refine"),
-        refinement=lambda wc: config["refinement"] if refined_by_stages(wc.method) else None,
-        max_context_tokens=config["generation"]["max_context_tokens"],
-        warmup_questions=config["measurement"]["warmup_questions"],
-        quantization=lambda wc: config["training"]["variants"].get(base_method(wc.method), {}).get("quantization"),
-        ptq=lambda wc: ptq_settings(base_method(wc.method)),
-        trained_stages=lambda wc: TRAINED_STAGES if runs_student(wc.method) else [],
-        backend=lambda wc: backend_settings(wc.method),
+        settings=refine_params,
     resources:
         gpu=lambda wc: 1 if runs_student(wc.method) else 0,
     log:
@@ -30,9 +43,38 @@ rule refine:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: 2
+    threads: 1
     script:
         "../workflow_scripts/refine.py"
+
+
+rule time_refine:
+    """The refiner's latency and peak memory, alone on the machine."""
+    input:
+        unpack(refine_inputs),
+        questions=f"{RESULTS}/data/eval.jsonl",
+        retrieval=f"{RESULTS}/retrieval/eval.jsonl",
+        corpus=rules.prepare_data.output.corpus,
+        generator=model_dir("generator"),
+        student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
+    output:
+        f"{RESULTS}/timing/{{method}}.refine.json",
+    params:
+        code=library_code("time_refine"),
+        settings=refine_params,
+        timing=timing_settings(),
+    resources:
+        gpu=lambda wc: 1 if runs_student(wc.method) else 0,
+    log:
+        log_path("time_refine/{method}"),
+    benchmark:
+        benchmark_path("time_refine/{method}")
+    conda:
+        "../envs/inference.yaml"
+    retries: MODEL_JOB_RETRIES
+    threads: workflow.cores
+    script:
+        "../workflow_scripts/time_refine.py"
 
 
 rule generate:
@@ -42,13 +84,11 @@ rule generate:
         questions=f"{RESULTS}/data/eval.jsonl",
         generator=model_dir("generator"),
     output:
-        answers=f"{RESULTS}/answers/{{method}}.jsonl",
-        cost=f"{RESULTS}/answers/{{method}}.cost.json",
+        f"{RESULTS}/answers/{{method}}.jsonl",
     params:
         code=library_code("generate"),
         generation=config["generation"],
         backend=lambda wc: backend_settings(wc.method),
-        warmup_questions=config["measurement"]["warmup_questions"],
     resources:
         gpu=1,
     log:
@@ -58,6 +98,33 @@ rule generate:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: 2
+    threads: 1
     script:
         "../workflow_scripts/generate.py"
+
+
+rule time_generate:
+    """The generator's latency and peak memory, alone on the machine."""
+    input:
+        refined=f"{RESULTS}/refined/{{method}}.jsonl",
+        questions=f"{RESULTS}/data/eval.jsonl",
+        generator=model_dir("generator"),
+    output:
+        f"{RESULTS}/timing/{{method}}.generate.json",
+    params:
+        code=library_code("time_generate"),
+        generation=config["generation"],
+        backend=lambda wc: backend_settings(wc.method),
+        timing=timing_settings(),
+    resources:
+        gpu=1,
+    log:
+        log_path("time_generate/{method}"),
+    benchmark:
+        benchmark_path("time_generate/{method}")
+    conda:
+        "../envs/inference.yaml"
+    retries: MODEL_JOB_RETRIES
+    threads: workflow.cores
+    script:
+        "../workflow_scripts/time_generate.py"

@@ -4,7 +4,10 @@ rule train_student:
     input:
         model=model_dir("student"),
         records=f"{RESULTS}/teacher/{{stage}}/train.json",
-        labels=lambda wc: teacher_labels(wc.stage, "train") if objective(wc.stage)["kind"] == "kd" else [],
+        # distillation reads the teacher's scores; a global-selection student is
+        # calibrated on the teacher's titles and selections
+        labels=lambda wc: teacher_labels(wc.stage, "train")
+        if objective(wc.stage)["kind"] == "kd" or wc.stage == "global_selection" else [],
     output:
         adapter=directory(adapter_dir("{stage}", "{variant}")),
         loss=f"{RESULTS}/students/{{stage}}/{{variant}}/loss.csv",

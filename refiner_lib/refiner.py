@@ -1,0 +1,173 @@
+"""The refiner of one method, one question at a time: a student's trained
+stages run its models, every other stage keeps the teacher's labels; then
+LongRefiner's scoring under the token budget.
+
+Methods that run no refiner model (baselines and ablations):
+  full            the retrieved text, cut to the generator's window
+  local_only      local (BM25) scores alone: no query analysis, no global selection
+  selection_only  the teacher's global selection at full weight (alpha = 1), no query analysis
+  teacher         the teacher's labels for every stage
+Every other method is a student variant.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import measure, refine, stages
+from .jsonl import InputError, load_jsonl, read_json
+
+BASELINES = ("full", "local_only", "selection_only", "teacher")
+# DQA probabilities that switch global selection off (alpha = 0) or fully on (alpha = 1)
+LOCAL_ONLY = {"Local": 1.0, "Global": 0.0}
+SELECTION_ONLY = {"Local": 0.0, "Global": 1.0}
+
+
+@dataclass(frozen=True)
+class StudentModels:
+    """A trained variant's models: one base with an adapter per trained stage,
+    or (PTQ) one merged, quantized model per stage."""
+    model_dir: str  # the student's base model
+    adapters: dict = field(default_factory=dict)  # stage -> adapter folder
+    stage_models: dict = field(default_factory=dict)  # stage -> merged, quantized model folder
+    quantization: dict | None = None  # the base's bitsandbytes settings while serving (qlora: NF4)
+    backend: dict | None = None  # {kind: hf} or {kind: vllm, dtype, kv_cache_gb}
+    batch_size: int = 8
+    max_input_tokens: int = 1024
+    max_new_tokens: dict = field(default_factory=dict)  # stage -> generation limit (doc structuring)
+
+    def folder(self, stage: str) -> str:
+        return self.stage_models.get(stage) or self.adapters[stage]
+
+    def selection_threshold(self) -> float:
+        path = Path(self.folder("global_selection")) / stages.SELECTION_FILE
+        if not path.exists():
+            raise InputError(f"{path}: missing; a global-selection student is calibrated when it is trained "
+                             "(rerun train_student)")
+        return float(read_json(path)["threshold"])
+
+
+@dataclass(frozen=True)
+class RefinerSpec:
+    """Everything that decides one method's refined contexts."""
+    method: str
+    retrieval: dict  # question id -> retrieved doc ids
+    corpus: dict  # doc id -> {id, contents}
+    teacher_labels: dict  # stage -> the teacher's eval labels file
+    budget: int | None  # refined context size in generator tokens (None for `full`)
+    max_context_tokens: int  # the generator's window, for `full`
+    student: StudentModels | None = None
+
+
+class Refiner:
+    def __init__(self, spec: RefinerSpec, tokenizer):
+        self.spec, self.tokenizer = spec, tokenizer
+        self.backends = student_backends(spec.student) if spec.student else {}
+        labels = {stage: load_jsonl(path) for stage, path in spec.teacher_labels.items()}
+        self.analysis = {r["id"]: r for r in labels.get("query_analysis", [])}
+        self.trees = {r["id"]: r for r in labels.get("doc_structuring", [])}
+        self.selection = {(r["id"], r["doc_id"]): r["selected"] for r in labels.get("global_selection", [])}
+        self.structured: dict[str, dict] = {}  # documents a trained HDS student has structured
+        self.threshold = spec.student.selection_threshold() if "global_selection" in self.backends else None
+
+    def flops(self) -> int:
+        return sum(b.flops for b in self.distinct_backends())
+
+    def distinct_backends(self) -> list:
+        return list({id(b): b for b in self.backends.values()}.values())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def retrieved_text(self, question_id: str) -> str:
+        return "\n\n".join(self.spec.corpus[d]["contents"] for d in self.spec.retrieval[question_id])
+
+    def refine(self, q: dict) -> dict:
+        """The refined context and the stages' outputs for one question."""
+        doc_ids = self.spec.retrieval[q["id"]]
+        if self.spec.method == "full":
+            return {"id": q["id"], "context": refine.full_context([self.spec.corpus[d] for d in doc_ids],
+                                                                  self.spec.max_context_tokens, self.tokenizer)}
+        trees = {d: self.tree(d) for d in doc_ids}
+        analysis = self.query_analysis(q)
+        chosen, scores = self.global_selection(q, doc_ids, trees)
+        probabilities = {"local_only": LOCAL_ONLY, "selection_only": SELECTION_ONLY}.get(
+            self.spec.method, analysis["probabilities"] if analysis else None)
+        refined = refine.refine_question(q["question"], [trees[d] for d in doc_ids], probabilities,
+                                         [chosen.get(d, []) for d in doc_ids], self.spec.budget, self.count_tokens)
+        row = {"id": q["id"], "context": refined["context"]}
+        if analysis and self.spec.method not in ("local_only", "selection_only"):
+            row.update(label=analysis["label"], probabilities=analysis["probabilities"])
+        if self.spec.method != "local_only":
+            row["selections"] = chosen
+            if scores:
+                row["selection_scores"] = scores
+        return row
+
+    def query_analysis(self, q: dict) -> dict | None:
+        if "query_analysis" in self.backends:
+            return stages.model_query_analysis(self.backends["query_analysis"], [q])[0]
+        return self.analysis.get(q["id"])
+
+    def global_selection(self, q: dict, doc_ids: list[str], trees: dict) -> tuple[dict, dict]:
+        """doc id -> chosen titles, and (a student) doc id -> each title's probability."""
+        if self.spec.method == "local_only":
+            return {}, {}
+        if "global_selection" in self.backends:
+            picked = stages.scored_selection(self.backends["global_selection"], [q], self.spec.retrieval, trees,
+                                             self.threshold)
+            return {r["doc_id"]: r["selected"] for r in picked}, {r["doc_id"]: r["scores"] for r in picked}
+        return {d: self.selection[(q["id"], d)] for d in doc_ids}, {}
+
+    def tree(self, doc_id: str) -> dict:
+        if "doc_structuring" not in self.backends:
+            return self.trees[doc_id]
+        if doc_id not in self.structured:  # a document is structured once, as LongRefiner caches it
+            self.structured[doc_id] = stages.model_trees(
+                self.backends["doc_structuring"], [self.spec.corpus[doc_id]],
+                self.spec.student.max_new_tokens["doc_structuring"])[0]
+        return self.structured[doc_id]
+
+    def cost(self) -> dict:
+        """Parameters and weights of the refiner's models, and their sizes on disk."""
+        loaded = [b.weights() for b in self.distinct_backends()]
+        student = self.spec.student
+        adapters = list(student.adapters.values()) if student else []
+        stage_models = list(student.stage_models.values()) if student else []
+        disk = sum(measure.weight_bytes(folder) for folder in stage_models)
+        if adapters:
+            disk += measure.weight_bytes(student.model_dir)
+        return {"method": self.spec.method, "refiner_parameters": sum(w["parameters"] for w in loaded),
+                "refiner_memory_bytes": sum(w["memory_bytes"] for w in loaded),
+                "adapter_bytes": sum(measure.folder_bytes(a) for a in adapters),
+                "refiner_disk_bytes": disk + sum(measure.folder_bytes(a) for a in adapters)}
+
+
+def make_backend(settings: dict | None, model_dir, adapters: dict | None = None, quantization: dict | None = None,
+                 batch_size: int = 8, max_input_tokens: int = 2048, max_new_tokens: int = 512):
+    """Hugging Face transformers, or vLLM (settings {kind: vllm, dtype, kv_cache_gb}):
+    the same interface. vLLM loads the 16-bit base: `quantization` is for HF only."""
+    if settings and settings.get("kind") == "vllm":
+        from .vllm_backend import VLLMBackend
+
+        return VLLMBackend(model_dir, adapters=adapters, batch_size=batch_size, max_input_tokens=max_input_tokens,
+                           max_new_tokens=max_new_tokens, dtype=settings["dtype"], kv_cache_gb=settings["kv_cache_gb"])
+    from .backend import HFBackend
+
+    return HFBackend(model_dir, adapters=adapters, quantization=quantization, batch_size=batch_size,
+                     max_input_tokens=max_input_tokens)
+
+
+def student_backends(student: StudentModels) -> dict:
+    """stage -> backend: one base model with every stage's adapter, or (PTQ)
+    one merged, quantized model per stage."""
+    options = {"batch_size": student.batch_size, "max_input_tokens": student.max_input_tokens,
+               "max_new_tokens": max(student.max_new_tokens.values(), default=16)}
+    if student.stage_models:
+        return {stage: make_backend(student.backend, folder, **options)
+                for stage, folder in student.stage_models.items()}
+    if not student.adapters:
+        return {}
+    shared = make_backend(student.backend, student.model_dir, adapters=student.adapters,
+                          quantization=student.quantization, **options)
+    return {stage: shared for stage in student.adapters}
