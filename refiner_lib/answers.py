@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 # "the answer is X", "Answer: X", "final answer - X"
-LEAD_IN = re.compile(r"^(?:.*?\b)?(?:final\s+)?answer\s*(?:is|:|-|=)\s*", re.IGNORECASE | re.DOTALL)
+LEAD_IN = re.compile(r"^(?:.*?\b)?(?:final\s+)?answer\s*(?:is\s*:?|:|-|=)\s*", re.IGNORECASE | re.DOTALL)
 QUOTES = "\"'`“”‘’"
 
 

@@ -8,11 +8,14 @@ import torch
 
 from .measure import forward_flops, parameter_count, tensor_parameters
 from .models import load_tokenizer
+from .precision import resolve as resolve_precision
 from .prompts import record_messages
 
 
-def quantization_config(quantization: dict | None):
-    """bitsandbytes settings from a variant's `quantization` block (None: full precision)."""
+def quantization_config(quantization: dict | None, precision: str | None = None):
+    """bitsandbytes settings from a variant's `quantization` block (None: full
+    precision). A compute dtype of `auto` follows the run's precision, so QLoRA
+    computes in the same type as the full-precision variant."""
     if not quantization:
         return None
     from transformers import BitsAndBytesConfig
@@ -21,16 +24,23 @@ def quantization_config(quantization: dict | None):
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quantization.get("quant_type", "nf4"),
                               bnb_4bit_use_double_quant=quantization.get("double_quant", True),
-                              bnb_4bit_compute_dtype=getattr(torch, quantization.get("compute_dtype", "float32")))
+                              bnb_4bit_compute_dtype=compute_dtype(quantization, precision))
 
 
-def load_causal_lm(model_dir: str | Path, quantization: dict | None = None):
+def compute_dtype(quantization: dict, precision: str | None) -> torch.dtype:
+    name = quantization.get("compute_dtype", "float32")
+    return resolve_precision(precision if name == "auto" else name)
+
+
+def load_causal_lm(model_dir: str | Path, quantization: dict | None = None, precision: str | None = None):
+    """A causal LM in `precision` (config name; None: float32), on a bitsandbytes
+    quantized base when `quantization` is set."""
     from transformers import AutoModelForCausalLM
 
     from .models import load_options
 
-    options = {"dtype": torch.float32, **load_options(model_dir)}
-    config = quantization_config(quantization)
+    options = {"dtype": resolve_precision(precision), **load_options(model_dir)}
+    config = quantization_config(quantization, precision)
     if config is not None:
         options.update(quantization_config=config, device_map="cpu" if not torch.cuda.is_available() else "auto")
     return AutoModelForCausalLM.from_pretrained(str(model_dir), **options)
@@ -50,10 +60,11 @@ class HFBackend:
     runs on the base model."""
 
     def __init__(self, model_dir: str | Path, adapters: dict[str, str] | None = None,
-                 quantization: dict | None = None, batch_size: int = 8, max_input_tokens: int = 2048):
+                 quantization: dict | None = None, batch_size: int = 8, max_input_tokens: int = 2048,
+                 precision: str | None = None):
         self.tokenizer = load_tokenizer(model_dir)
         self.tokenizer.padding_side = "left"
-        model = load_causal_lm(model_dir, quantization)
+        model = load_causal_lm(model_dir, quantization, precision)
         self.adapters = {stage: adapter_location(path) for stage, path in (adapters or {}).items() if path}
         if self.adapters:
             from peft import PeftModel
@@ -102,18 +113,25 @@ class HFBackend:
         return self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
                               max_length=self.max_input_tokens, add_special_tokens=False)
 
-    @torch.no_grad()
     def generate(self, prompts: list[str], max_new_tokens: int) -> list[str]:
-        outputs = []
+        return self.generate_counted(prompts, max_new_tokens)[0]
+
+    @torch.no_grad()
+    def generate_counted(self, prompts: list[str], max_new_tokens: int) -> tuple[list[str], list[int]]:
+        """Greedy completions in batches, and the tokens each row processed (its
+        prompt and what it generated, padding excluded)."""
+        outputs, tokens = [], []
         with self._context():
             for start in range(0, len(prompts), self.batch_size):
                 batch = self.encode(prompts[start:start + self.batch_size])
-                tokens = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                             pad_token_id=self.tokenizer.pad_token_id)
-                new = tokens[:, batch["input_ids"].shape[1]:]
-                self.count(batch["attention_mask"].sum() + (new != self.tokenizer.pad_token_id).sum())
+                generated = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                                pad_token_id=self.tokenizer.pad_token_id)
+                new = generated[:, batch["input_ids"].shape[1]:]
+                row_tokens = batch["attention_mask"].sum(1) + (new != self.tokenizer.pad_token_id).sum(1)
+                self.count(row_tokens.sum())
+                tokens += [int(t) for t in row_tokens]
                 outputs += [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
-        return outputs
+        return outputs, tokens
 
     def generate_records(self, records: list[dict], max_new_tokens: int) -> list[str]:
         return self.generate([self.prompt(record_messages(r)) for r in records], max_new_tokens)
@@ -133,6 +151,7 @@ class HFBackend:
                 results.append({c: float(p) for c, p in zip(options, probabilities)})
         return results
 
+    @torch.no_grad()
     def continuation_log_likelihoods(self, prompt: str, continuations: list[str]) -> list[float]:
         """Summed log-probability of each continuation after the prompt. The prompt
         runs once; its key/value cache is shared by every continuation, so scoring

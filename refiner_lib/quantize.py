@@ -14,6 +14,7 @@ from .models import atomic_dir, load_tokenizer, save_tokenizer
 
 
 def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, output: Path) -> None:
+    """Merged in float32: the adapter's update is added before any rounding."""
     from peft import PeftModel
 
     merged = PeftModel.from_pretrained(load_causal_lm(base_dir), str(adapter_dir)).merge_and_unload()
@@ -21,18 +22,19 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, output: Path) -
     save_tokenizer(load_tokenizer(base_dir), output)
 
 
-def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir: str | Path, ptq: dict) -> dict:
+def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir: str | Path, ptq: dict,
+                       precision: str | None = None) -> dict:
     """Write the quantized merged model to output_dir (with sizes.json) and
     return the sizes on disk of the adapter, the merged and the quantized model."""
     with tempfile.TemporaryDirectory() as scratch:
         merged_dir = Path(scratch) / "merged"
         merge_adapter(base_dir, adapter_dir, merged_dir)
-        quantized = load_causal_lm(merged_dir, ptq)
+        quantized = load_causal_lm(merged_dir, ptq, precision)  # unquantized parts (norms, embeddings) in `precision`
         sizes = {"adapter_bytes": folder_bytes(adapter_dir), "merged_bytes": folder_bytes(merged_dir)}
         with atomic_dir(output_dir) as staging:
             quantized.save_pretrained(staging, safe_serialization=True)
             save_tokenizer(load_tokenizer(merged_dir), staging)
-            load_causal_lm(staging)  # the saved checkpoint must reload as a quantized model
+            load_causal_lm(staging, precision=precision)  # the saved checkpoint must reload as a quantized model
             sizes["quantized_bytes"] = folder_bytes(staging)
             write_json(Path(staging) / "sizes.json", {**sizes, "ptq": ptq})
             calibration = Path(adapter_dir) / SELECTION_FILE

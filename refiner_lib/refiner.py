@@ -31,7 +31,7 @@ class StudentModels:
     adapters: dict = field(default_factory=dict)  # stage -> adapter folder
     stage_models: dict = field(default_factory=dict)  # stage -> merged, quantized model folder
     quantization: dict | None = None  # the base's bitsandbytes settings while serving (qlora: NF4)
-    backend: dict | None = None  # {kind: hf} or {kind: vllm, dtype, kv_cache_gb}
+    backend: dict | None = None  # {kind: hf, precision} or {kind: vllm, dtype, kv_cache_gb}
     batch_size: int = 8
     max_input_tokens: int = 1024
     max_new_tokens: dict = field(default_factory=dict)  # stage -> generation limit (doc structuring)
@@ -145,8 +145,9 @@ class Refiner:
 
 def make_backend(settings: dict | None, model_dir, adapters: dict | None = None, quantization: dict | None = None,
                  batch_size: int = 8, max_input_tokens: int = 2048, max_new_tokens: int = 512):
-    """Hugging Face transformers, or vLLM (settings {kind: vllm, dtype, kv_cache_gb}):
-    the same interface. vLLM loads the 16-bit base: `quantization` is for HF only."""
+    """Hugging Face transformers (settings {kind: hf, precision}), or vLLM
+    ({kind: vllm, dtype, kv_cache_gb}): the same interface. vLLM loads the
+    16-bit base: `quantization` is for HF only."""
     if settings and settings.get("kind") == "vllm":
         from .vllm_backend import VLLMBackend
 
@@ -155,7 +156,7 @@ def make_backend(settings: dict | None, model_dir, adapters: dict | None = None,
     from .backend import HFBackend
 
     return HFBackend(model_dir, adapters=adapters, quantization=quantization, batch_size=batch_size,
-                     max_input_tokens=max_input_tokens)
+                     max_input_tokens=max_input_tokens, precision=(settings or {}).get("precision"))
 
 
 def student_backends(student: StudentModels) -> dict:

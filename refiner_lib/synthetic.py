@@ -37,6 +37,13 @@ FILLER = [
     "Scholars note that the terminology of {topic} changed considerably over time.",
     "Festivals held each spring in {place} attracted travellers from distant valleys.",
     "Some early descriptions were later revised in light of newly found documents.",
+    # the subject's name runs through the whole article, as in an encyclopedia, so it
+    # does not point local (BM25) scores at the one paragraph holding a fact
+    "{subject} is mentioned in several guides to {region}.",
+    "Writers from {place} have returned to {subject} again and again.",
+    "Accounts of {subject} often dwell on {topic}.",
+    "Many letters about {subject} were exchanged with correspondents in {place}.",
+    "Older maps of {region} show places connected with {subject}.",
 ]
 TOPICS = ["river trade", "glassmaking", "stargazing", "folk music", "canal building", "herb gardens",
           "stone masonry", "the wool trade", "bookbinding", "lantern making"]
@@ -85,17 +92,17 @@ class NameMaker:
                 return name
 
 
-def filler_sentence(rng: random.Random, region: str, place: str) -> str:
-    return rng.choice(FILLER).format(topic=rng.choice(TOPICS), region=region, place=place)
+def filler_sentence(rng: random.Random, region: str, place: str, subject: str) -> str:
+    return rng.choice(FILLER).format(topic=rng.choice(TOPICS), region=region, place=place, subject=subject)
 
 
-def filler_paragraph(rng: random.Random, region: str, place: str, sentences: int) -> str:
-    return " ".join(filler_sentence(rng, region, place) for _ in range(sentences))
+def filler_paragraph(rng: random.Random, region: str, place: str, sentences: int, subject: str) -> str:
+    return " ".join(filler_sentence(rng, region, place, subject) for _ in range(sentences))
 
 
-def with_fact(rng: random.Random, fact: str, region: str, place: str) -> str:
+def with_fact(rng: random.Random, fact: str, region: str, place: str, subject: str) -> str:
     """A paragraph with the fact at a random position among filler sentences."""
-    sentences = [filler_sentence(rng, region, place) for _ in range(rng.randint(2, 4))]
+    sentences = [filler_sentence(rng, region, place, subject) for _ in range(rng.randint(2, 4))]
     sentences.insert(rng.randint(0, len(sentences)), fact)
     return " ".join(sentences)
 
@@ -118,6 +125,7 @@ def build_entities(rng: random.Random, names: NameMaker, count: int) -> list[dic
     organizations = [e for e in entities if e["kind"] == "organization"]
     for entity in entities:
         entity["region"] = f"the {names.word(2)} Valley"
+        entity["town"] = names.word(2)  # the filler's place: never the answer to a question
         entity["awards"] = rng.sample(AWARDS, rng.randint(2, 4))
         if entity["kind"] == "person":
             entity.update(born=rng.randint(1700, 1900), birthplace=rng.choice(cities)["title"],
@@ -135,25 +143,30 @@ def build_entities(rng: random.Random, names: NameMaker, count: int) -> list[dic
 
 
 def fact_plan(entity: dict) -> list[tuple[tuple[str, ...], str, str]]:
-    """(section path, attribute, sentence) for every fact in an entity's article."""
+    """(section path, attribute, sentence) for every fact in an entity's article.
+    Facts are worded apart from the questions that ask for them ("born" is asked,
+    "the parish register records the arrival" is written), so finding them takes
+    knowing which section holds what, as global selection does, not word overlap."""
     title = entity["title"]
     if entity["kind"] == "person":
-        plan = [(("Early life",), "born", f"{title} was born in {entity['born']}."),
-                (("Early life", "Family"), "birthplace", f"The family of {title} lived in the city of {entity['birthplace']}."),
-                (("Career", "Training"), "occupation", f"{title} trained and worked as a {entity['occupation']}.")]
+        plan = [(("Early life",), "born", f"The parish register records the arrival of {title} in {entity['born']}."),
+                (("Early life", "Family"), "birthplace",
+                 f"The parents of {title} kept a house in {entity['birthplace']}."),
+                (("Career", "Training"), "occupation", f"{title} learned the craft of a {entity['occupation']}.")]
         for org in entity.get("founded_orgs", []):
-            plan.append((("Career", "Later work"), "founded_org", f"{title} founded the {org}."))
+            plan.append((("Career", "Later work"), "founded_org", f"{title} set up the {org}."))
         award_places = [("Career", "Later work"), ("Recognition",), ("Legacy",), ("Early life", "Family")]
     elif entity["kind"] == "city":
-        plan = [(("History",), "founded", f"{title} was founded in {entity['founded']}."),
-                (("Geography",), "river", f"{title} lies on the banks of the {entity['river']}."),
-                (("Demographics",), "population", f"{title} has a population of {entity['population']:,} people.")]
+        plan = [(("History",), "founded", f"The first charter of {title} dates from {entity['founded']}."),
+                (("Geography",), "river", f"The streets of {title} run down to the {entity['river']}."),
+                (("Demographics",), "population", f"Some {entity['population']:,} residents call {title} home.")]
         award_places = [("History", "Early settlement"), ("Culture",), ("Culture", "Festivals"), ("Demographics",)]
     else:
-        plan = [(("History",), "founded", f"The {title} was established in {entity['founded']}."),
-                (("History", "Founding"), "founder", f"The {title} was founded by {entity['founder']}."),
-                (("Operations",), "headquarters", f"The {title} has its headquarters in {entity['headquarters']}."),
-                (("Operations", "Products"), "industry", f"The {title} works mainly in {entity['industry']}.")]
+        plan = [(("History",), "founded", f"The {title} opened its doors in {entity['founded']}."),
+                (("History", "Founding"), "founder", f"The {title} was the idea of {entity['founder']}."),
+                (("Operations",), "headquarters", f"The offices of the {title} stand in {entity['headquarters']}."),
+                (("Operations", "Products"), "industry",
+                 f"Most of what the {title} makes belongs to the trade of {entity['industry']}.")]
         award_places = [("History", "Founding"), ("Recognition",), ("Operations", "Products"), ("Legacy",)]
     for award, place in zip(entity["awards"], award_places):
         plan.append((place, "award", f"{title} received the {award}."))
@@ -176,22 +189,23 @@ def lead_sentence(entity: dict) -> str:
 
 
 def build_article(rng: random.Random, entity: dict, target_words: int) -> Article:
-    region, place = entity["region"], entity.get("birthplace") or entity.get("headquarters") or entity["title"]
+    region, place = entity["region"], entity["town"]
     article = Article(entity["id"], entity["title"], entity["kind"])
-    article.abstract = [lead_sentence(entity) + " " + filler_paragraph(rng, region, place, 3)]
+    subject = entity["title"]
+    article.abstract = [lead_sentence(entity) + " " + filler_paragraph(rng, region, place, 3, subject)]
     article.sections = [{"title": name, "paragraphs": [], "subsections": [{"title": s, "paragraphs": []} for s in subs]}
                         for name, subs in SKELETON[entity["kind"]]]
     for path, _, sentence in fact_plan(entity):
-        article.section(path).append(with_fact(rng, sentence, region, place))
+        article.section(path).append(with_fact(rng, sentence, region, place, subject))
     # pad every node, then grow random nodes until the article reaches its target length
     nodes = [article.section((s["title"],)) for s in article.sections]
     nodes += [article.section((s["title"], u["title"])) for s in article.sections for u in s["subsections"]]
     for node in nodes:
         if not node:
-            node.append(filler_paragraph(rng, region, place, rng.randint(3, 5)))
+            node.append(filler_paragraph(rng, region, place, rng.randint(3, 5), subject))
     while len(article.contents().split()) < target_words:
         node = rng.choice(nodes)
-        node.insert(rng.randint(0, len(node)), filler_paragraph(rng, region, place, rng.randint(3, 6)))
+        node.insert(rng.randint(0, len(node)), filler_paragraph(rng, region, place, rng.randint(3, 6), subject))
     return article
 
 
@@ -232,7 +246,7 @@ def local_question(rng, entities, facts):
         "person": [("born", f"In what year was {title} born?", str(entity.get("born"))),
                    ("occupation", f"What was the occupation of {title}?", entity.get("occupation"))],
         "city": [("population", f"What is the population of {title}?", f"{entity.get('population', 0):,}"),
-                 ("river", f"On which river does {title} lie?", entity.get("river"))],
+                 ("river", f"Which waterway flows past {title}?", entity.get("river"))],
         "organization": [("headquarters", f"Where does the {title} have its headquarters?", entity.get("headquarters")),
                          ("industry", f"In what field does the {title} mainly work?", entity.get("industry"))],
     }[entity["kind"]]

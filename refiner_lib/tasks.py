@@ -51,7 +51,7 @@ def teacher_backend(teacher_config: dict, model_dir):
     from .backend import HFBackend
 
     return HFBackend(model_dir, adapters=teacher_config["adapters"], batch_size=teacher_config["batch_size"],
-                     max_input_tokens=teacher_config["max_input_tokens"])
+                     max_input_tokens=teacher_config["max_input_tokens"], precision=teacher_config.get("precision"))
 
 
 def teacher_query_analysis(teacher_config, questions_path, model_dir, records_path, labels_path) -> None:
@@ -84,7 +84,7 @@ def teacher_global_selection(teacher_config, questions_path, retrieval_path, str
 
 def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dict, schedule: dict, validation: dict,
           quantization, seed: int, checkpoint_dir=None, checkpoint_every: int = 0, objective: dict | None = None,
-          stage: str | None = None, labels_path=None) -> None:
+          stage: str | None = None, labels_path=None, precision: str | None = None) -> None:
     """objective: {kind: sft} or {kind: kd, temperature, weight}; distillation
     reads the teacher's scores for `stage` from labels_path (one row per record).
     A global-selection student also gets its selection threshold, chosen on the
@@ -103,10 +103,10 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
     train_records, held_out = training.split_validation(records, validation["num_records"], seed)
     training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
                            held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every,
-                           objective)
+                           objective, precision)
     if stage == "global_selection":
         write_json(Path(adapter_dir) / stages.SELECTION_FILE,
-                   calibrate_selection(base_dir, adapter_dir, held_out, quantization))
+                   calibrate_selection(base_dir, adapter_dir, held_out, quantization, precision))
 
 
 def attach_selections(records: list[dict], records_path, labels_path) -> None:
@@ -123,7 +123,7 @@ def attach_selections(records: list[dict], records_path, labels_path) -> None:
 TITLES, SELECTED = "_titles", "_selected"  # keys a global-selection record carries for calibration
 
 
-def calibrate_selection(base_dir, adapter_dir, held_out: list[dict], quantization) -> dict:
+def calibrate_selection(base_dir, adapter_dir, held_out: list[dict], quantization, precision=None) -> dict:
     """The selection threshold that best reproduces the teacher's selections on
     records the student never trained on."""
     if not held_out:
@@ -131,7 +131,8 @@ def calibrate_selection(base_dir, adapter_dir, held_out: list[dict], quantizatio
                          "to choose its selection threshold (set it above 0)")
     from .backend import HFBackend
 
-    backend = HFBackend(base_dir, adapters={"global_selection": str(adapter_dir)}, quantization=quantization)
+    backend = HFBackend(base_dir, adapters={"global_selection": str(adapter_dir)}, quantization=quantization,
+                        precision=precision)
     probabilities = stages.title_probabilities(backend.use("global_selection"), held_out,
                                                [r[TITLES] for r in held_out])
     return stages.best_threshold(probabilities, [r[SELECTED] for r in held_out])
@@ -211,13 +212,11 @@ def generate_answers(refined_path, eval_path, generator_dir, generation: dict, o
     questions, refined = by_id(load_jsonl(eval_path)), load_jsonl(refined_path)
     backend = make_backend(backend_settings, generator_dir, batch_size=generation["batch_size"],
                            max_input_tokens=generator_window(generation), max_new_tokens=generation["max_new_tokens"])
-    rows = []
-    for r, prompt in zip(refined, answer_prompts(backend, refined, questions)):
-        flops_before = backend.flops
-        raw = backend.generate([prompt], generation["max_new_tokens"])[0]
-        rows.append({"id": r["id"], "prediction": extract_answer(raw), "generation": raw,
-                     "generate_flops": backend.flops - flops_before})
-    write_jsonl(output_path, rows)
+    texts, tokens = backend.generate_counted(answer_prompts(backend, refined, questions), generation["max_new_tokens"])
+    parameters = backend.active_parameters()
+    write_jsonl(output_path, [{"id": r["id"], "prediction": extract_answer(raw), "generation": raw,
+                               "generate_flops": measure.forward_flops(parameters, count)}
+                              for r, raw, count in zip(refined, texts, tokens)])
 
 
 def generator_window(generation: dict) -> int:

@@ -13,6 +13,7 @@ import torch
 
 from . import checkpoint, distillation
 from .backend import load_causal_lm
+from .precision import resolve as resolve_precision
 from .flops import counter as flop_counter
 from .jsonl import InputError, write_csv, write_json
 from .measure import peak_memory_mb
@@ -55,10 +56,10 @@ def collate(batch: list[tuple], pad_id: int) -> dict:
             "soft_targets": [item[2] if len(item) > 2 else None for item in batch]}
 
 
-def prepare_model(base_dir: str | Path, lora: dict, quantization: dict | None):
+def prepare_model(base_dir: str | Path, lora: dict, quantization: dict | None, precision: str | None = None):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    model = load_causal_lm(base_dir, quantization)
+    model = load_causal_lm(base_dir, quantization, precision)
     if quantization:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
@@ -115,10 +116,11 @@ def validation_loss(model, batches: list[dict]) -> float:
     runs in eval mode without grad, and train() never undoes it: backward then goes
     through gemv_4bit, which has no autograd kernel, so LoRA weights silently lose
     their gradients (or a biased layer crashes). So those layers stay in training
-    mode here; their `training` flag gates only that repacking, so the loss is the
-    same (and in the precision training computes in). Unpacking afterwards with
-    `_convert_weight_packed_for_cpu_inverse` instead would be lossy: it requantizes
-    the double-quant scales from bf16, drifting the frozen base at every validation."""
+    mode here: their `training` flag gates nothing else, so the loss is computed as
+    in training (compute dtype, not the packed bf16 kernel). Unpacking afterwards
+    with `_convert_weight_packed_for_cpu_inverse` would be lossy: it requantizes the
+    double-quant scales from bf16, drifting the frozen base at every validation.
+    (Linear8bitLt only picks its matmul per call from `training`: no lasting state.)"""
     model.eval()
     for module in _linear4bit_modules(model):
         module.train()
@@ -159,7 +161,7 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
                   lora: dict, schedule: dict, quantization: dict | None, seed: int,
                   validation_records: list[dict] | None = None, validation_every: int = 1,
                   metrics_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
-                  checkpoint_every: int = 0, objective: dict | None = None) -> dict:
+                  checkpoint_every: int = 0, objective: dict | None = None, precision: str | None = None) -> dict:
     """Train, then write the adapter folder, the per-step loss CSV and the
     training metrics JSON, each atomically. With checkpoint_dir, the state is
     saved every checkpoint_every steps and a killed run resumes from it (only
@@ -175,7 +177,7 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
     validation = encode_all(tokenizer, validation_records or [], schedule["max_seq_len"])
     validation_batches = [collate(validation[i:i + schedule["batch_size"]], tokenizer.pad_token_id)
                           for i in range(0, len(validation), schedule["batch_size"])]
-    model = prepare_model(base_dir, lora, quantization)
+    model = prepare_model(base_dir, lora, quantization, precision)
     model.train()
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=schedule["learning_rate"], weight_decay=schedule["weight_decay"])
@@ -185,7 +187,7 @@ def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | 
     warmup = min(schedule["warmup_steps"], total)
     progress = {"step": 0, "order": [], "rows": [], "samples": 0, "seconds": 0.0, "flops_per_token": 0.0}
     fingerprint = checkpoint.fingerprint(base_dir, records, validation_records, lora, schedule,
-                                         [quantization, objective], seed)
+                                         [quantization, objective, str(resolve_precision(precision))], seed)
     if checkpoint_dir:
         progress = checkpoint.restore(checkpoint_dir, fingerprint, model, optimizer) or progress
     step, order, rows, samples = progress["step"], progress["order"], progress["rows"], progress["samples"]

@@ -95,18 +95,23 @@ class VLLMBackend:
         return self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-self.max_input_tokens:]
 
     def generate(self, prompts: list[str], max_new_tokens: int) -> list[str]:
+        return self.generate_counted(prompts, max_new_tokens)[0]
+
+    def generate_counted(self, prompts: list[str], max_new_tokens: int) -> tuple[list[str], list[int]]:
+        """Greedy completions, and the tokens each row processed (prompt and generated)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
         requests = [TokensPrompt(prompt_token_ids=self._prompt_ids(p)) for p in prompts]
         outputs = self.engine.generate(requests, params, lora_request=self._lora_request(), use_tqdm=False)
-        texts = []
+        texts, tokens = [], []
         for request, output in zip(requests, outputs):
             generated = output.outputs[0].token_ids
-            self.flops += forward_flops(self.active_parameters(), len(request["prompt_token_ids"]) + len(generated))
+            tokens.append(len(request["prompt_token_ids"]) + len(generated))
+            self.flops += forward_flops(self.active_parameters(), tokens[-1])
             texts.append(self.tokenizer.decode(generated, skip_special_tokens=True).strip())
-        return texts
+        return texts, tokens
 
     def generate_records(self, records: list[dict], max_new_tokens: int) -> list[str]:
         return self.generate([self.prompt(record_messages(r)) for r in records], max_new_tokens)

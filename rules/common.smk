@@ -143,4 +143,11 @@ def backend_settings(method):
     backend = method_backend(method)
     if backend == "vllm":
         return {"kind": "vllm", **config["inference"]["vllm"]}
-    return {"kind": backend}
+    return {"kind": backend, "precision": config["precision"]}
+
+
+def teacher_settings():
+    """The teacher block, and for an LLM teacher the precision it runs in."""
+    if config["teacher"]["kind"] == "llm":
+        return {**config["teacher"], "precision": config["precision"]}
+    return config["teacher"]

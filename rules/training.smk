@@ -20,6 +20,7 @@ rule train_student:
         quantization=lambda wc: config["training"]["variants"][wc.variant]["quantization"],
         objective=lambda wc: objective(wc.stage),
         seed=config["seed"],
+        precision=config["precision"],
     resources:
         gpu=1,
     log:
@@ -45,6 +46,7 @@ rule quantize_student:
     params:
         code=library_code("quantize_student"),
         ptq=lambda wc: ptq_settings(wc.variant),
+        precision=config["precision"],
     resources:
         gpu=1,
     log:

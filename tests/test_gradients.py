@@ -15,8 +15,12 @@ from refiner_lib import models, training
 # emitted by torch's autograd fallback when backward goes through a kernel without a derivative
 pytestmark = pytest.mark.filterwarnings("error:.*an autograd kernel was not registered:UserWarning")
 
-LORA = {"r": 8, "alpha": 16, "dropout": 0.05,
+LORA = {"r": 8, "alpha": 16, "dropout": 0.05,  # config.yaml's
         "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+# Without o_proj and down_proj, every adapter reaches the loss only through a frozen
+# base layer's input gradient: a base layer that drops it leaves adapters without any
+# (with all seven, LoRA-to-LoRA paths would still give them a wrong, non-zero one).
+LORA_BEHIND_BASE = {**LORA, "target_modules": ["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"]}
 NF4 = {"bits": 4, "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
 # bitsandbytes trains on an 8-bit base on the CPU (MatMul8bitFp: dequantize, then an fp32 matmul)
 VARIANTS = {"lora": None, "qlora": NF4, "int8": {"bits": 8}}
@@ -77,7 +81,7 @@ def test_every_lora_weight_gets_a_gradient_after_validation(base_dir, variant):
     encoded = training.encode_all(tokenizer, records(3), max_length=64)
     batch = training.collate(encoded[:2], tokenizer.pad_token_id)
     held_out = [training.collate(encoded[2:], tokenizer.pad_token_id)]
-    model = training.prepare_model(base_dir, LORA, VARIANTS[variant])
+    model = training.prepare_model(base_dir, LORA_BEHIND_BASE, VARIANTS[variant])
     model.train()
     with torch.no_grad():  # LoRA zero-inits B, which zeroes A's gradient until the first update
         for name, parameter in model.named_parameters():

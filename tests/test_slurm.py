@@ -66,7 +66,8 @@ def without_timings(path: Path) -> list[dict]:
 
 
 # what a run computes, as opposed to how long it took or how much memory its process peaked at
-DETERMINED = ("variant", "questions", "em", "f1", "accuracy", "dqa_accuracy", "adr_recall", "context_tokens",
+DETERMINED = ("variant", "questions", "em", "f1", "accuracy", "dqa_accuracy", "adr_recall", "adr_precision",
+              "context_answer_recall", "compression", "context_tokens",
               "refiner_parameters", "generator_parameters", "refine_flops_per_query", "generate_flops_per_query",
               "refiner_memory_mb", "adapter_mb", "refiner_disk_mb")
 
@@ -80,7 +81,7 @@ def allocated_gpus(snakemake_output: str) -> dict[str, set[bool]]:
     seen: dict[str, set[bool]] = {}
     for job_id, rule, rest in re.findall(r"SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/(\S*)\)",
                                          snakemake_output):
-        key = f"{rule}:{rest.split('/')[0]}" if rule == "refine" else rule
+        key = f"{rule}:{rest.split('/')[0]}" if rule in ("refine", "time_refine") else rule
         tres = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "--format=AllocTRES"],
                               capture_output=True, text=True, check=True).stdout
         seen.setdefault(key, set()).add("gres/gpu=1" in tres)
@@ -108,7 +109,7 @@ def test_the_workflow_on_a_real_slurm_matches_a_local_run(slurm, tiny_model, tmp
     for name in ("data/questions.jsonl", "data/train.jsonl", "data/eval.jsonl", "retrieval/train.jsonl",
                  "retrieval/eval.jsonl", "teacher/global_selection/train.json", "teacher/query_analysis/eval_labels.jsonl"):
         assert (on_slurm / "results" / name).read_bytes() == (local / "results" / name).read_bytes(), name
-    for method in ("full", "teacher", "lora"):
+    for method in ("full", "local_only", "selection_only", "teacher", "lora"):
         for folder in ("refined", "answers"):
             path = Path("results") / folder / f"{method}.jsonl"
             assert without_timings(on_slurm / path) == without_timings(local / path), path
@@ -120,9 +121,13 @@ def test_the_workflow_on_a_real_slurm_matches_a_local_run(slurm, tiny_model, tmp
     assert quality_columns(on_slurm / "results/summary.csv") == quality_columns(local / "results/summary.csv")
 
     gpus = allocated_gpus(result.stdout + result.stderr)
-    model_jobs = {"train_student", "refine:lora", "generate"}  # the oracle teacher and full/teacher refine run no model
+    # the oracle teacher and the baselines' refinement run no model
+    model_jobs = {"train_student", "refine:lora", "time_refine:lora", "generate", "time_generate"}
+    baselines = [f"{rule}:{method}" for rule in ("refine", "time_refine")
+                 for method in ("full", "local_only", "selection_only", "teacher")]
     assert set(gpus) == {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve",
-                         "query_analysis", "doc_structuring", "global_selection", "train_student", "refine:full",
-                         "refine:teacher", "refine:lora", "generate", "evaluate", "summarize", "plot_results"}
+                         "query_analysis", "doc_structuring", "global_selection", "train_student", *baselines,
+                         "refine:lora", "time_refine:lora", "generate", "time_generate", "evaluate", "summarize",
+                         "plot_results"}
     for job, allocated in gpus.items():
         assert allocated == {job in model_jobs}, (job, allocated)

@@ -4,29 +4,41 @@ teacher. A second run must find nothing to do."""
 import copy
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from conftest import HOTPOTQA, need_shared
 from refiner_lib import report, stage_times
+from refiner_lib.refiner import BASELINES
 from workflow_helpers import copy_sources, dry_run_jobs, run, tiny_config, write_config
+
+def blank_by_definition(method: str) -> set[str]:
+    """Summary columns a method has no value for: `full` runs no stage, the
+    ablations drop query analysis (and local_only global selection too), and
+    ADR precision is undefined where a selection chose nothing."""
+    dropped = {"full": ("dqa_accuracy", "adr_recall", "adr_precision"),
+               "local_only": ("dqa_accuracy", "adr_recall", "adr_precision"),
+               "selection_only": ("dqa_accuracy",)}.get(method, ())
+    dropped += ("adr_precision",)
+    return {f"{name}{suffix}" for name in dropped for suffix in ("", "_ci_low", "_ci_high")}
+
 
 def check_outputs(workdir: Path, config: dict) -> list[dict]:
     results = workdir / "results"
     rows = list(csv.DictReader((results / "summary.csv").open()))
     variants = list(config["training"]["variants"])
-    assert [r["variant"] for r in rows] == ["full", "teacher"] + variants
+    assert [r["variant"] for r in rows] == list(BASELINES) + variants
     for row in rows:
         assert row["questions"] == str(config["data"]["split"]["num_eval"])
-        stage_columns = {"dqa_accuracy", "adr_recall"}
-        for column in set(report.SUMMARY_COLUMNS) - {"variant"} - (stage_columns if row["variant"] == "full" else set()):
+        for column in set(report.SUMMARY_COLUMNS) - {"variant"} - blank_by_definition(row["variant"]):
             assert row[column] != "" and float(row[column]) >= 0, (row["variant"], column)  # every metric filled
         for column in ("generate_latency_mean_s", "generate_peak_memory_mb", "generate_flops_per_query",
                        "generator_parameters", "refine_peak_memory_mb"):
             assert float(row[column]) > 0, (row["variant"], column)
         assert float(row["refine_latency_p50_s"]) <= float(row["refine_latency_p95_s"])
-        student = row["variant"] not in ("full", "teacher")
+        student = row["variant"] not in BASELINES
         assert (float(row["refine_flops_per_query"]) > 0) == student, row["variant"]
         assert (float(row["refiner_parameters"]) > 0) == student and (float(row["refiner_disk_mb"]) > 0) == student
         if row["variant"] != "full":
@@ -56,13 +68,13 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
     for stage in ("query_analysis", "doc_structuring", "global_selection"):
         records = json.loads((results / "teacher" / stage / "train.json").read_text())
         assert records and set(records[0]) == {"instruction", "input", "output"}
-    for method in ["full", "teacher"] + variants:
+    for method in list(BASELINES) + variants:
         answers = [json.loads(line) for line in (results / "answers" / f"{method}.jsonl").open()]
         assert len(answers) == config["data"]["split"]["num_eval"]
     timed = stage_times.read_benchmarks(results)
     expected = {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve", "query_analysis",
-                "doc_structuring", "global_selection", "train_student", "refine", "generate", "evaluate", "summarize",
-                "plot_results"}
+                "doc_structuring", "global_selection", "train_student", "refine", "generate", "time_refine",
+                "time_generate", "evaluate", "summarize", "plot_results"}
     if any(s.get("ptq") for s in config["training"]["variants"].values()):
         expected.add("quantize_student")
     assert set(timed) == expected
@@ -104,9 +116,53 @@ def test_plots_and_the_html_report(synthetic_run):
         assert name in html, name
 
 
+def job_events(log: Path) -> list[tuple[str, int, str]]:
+    """("start" | "finish", job id, rule) in the order Snakemake's log records them."""
+    events, rule = [], None
+    for line in log.read_text().splitlines():
+        started = re.match(r"(?:local)?rule (\w+):", line)
+        if started:
+            rule = started.group(1)
+        job = re.match(r"\s+jobid: (\d+)", line)
+        if job and rule:
+            events.append(("start", int(job.group(1)), rule))
+            rule = None
+        finished = re.match(r"Finished jobid: (\d+) \(Rule: (\w+)\)", line)
+        if finished:
+            events.append(("finish", int(finished.group(1)), finished.group(2)))
+    return events
+
+
+def test_timed_jobs_run_alone(synthetic_run):
+    """Every latency job starts on an idle machine and no job starts before it ends."""
+    log = min((synthetic_run["workdir"] / ".snakemake" / "log").glob("*.snakemake.log"))
+    running: dict[int, str] = {}
+    timed: set[int] = set()
+    checked = 0
+    for kind, job, rule in job_events(log):
+        if kind == "start":
+            assert not (running.keys() & timed), f"{rule} started while a timed job ran: {running}"
+            if rule in ("time_refine", "time_generate"):
+                assert not running, f"{rule} (job {job}) started beside {sorted(running.values())}"
+                timed.add(job)
+                checked += 1
+            running[job] = rule
+        else:
+            running.pop(job, None)
+    assert checked == 2 * 8  # both latency passes of the eight methods
+
+
 TEACHER_JOBS = {"query_analysis": 2, "doc_structuring": 2, "global_selection": 2}
-EVAL_SIDE = {"refine": 6, "generate": 6, "evaluate": 6, "summarize": 1}
-STUDENTS = {"train_student": 4, "quantize_student": 4, "refine": 4, "generate": 4, "evaluate": 4, "summarize": 1}
+
+
+def eval_side(methods: int) -> dict:
+    """The jobs of `methods` methods after refinement: both passes, evaluation, the summary."""
+    return {"refine": methods, "time_refine": methods, "generate": methods, "time_generate": methods,
+            "evaluate": methods, "summarize": 1}
+
+
+EVAL_SIDE = eval_side(8)  # full, local_only, selection_only, teacher and four variants
+STUDENTS = {"train_student": 4, "quantize_student": 4, **eval_side(4)}
 
 
 def with_plots(expected: dict) -> dict:
@@ -123,22 +179,22 @@ def set_path(config: dict, path: str, value) -> None:
 
 # (edit: dotted config key -> new value, the jobs the next run must run). The tiny
 # config trains query_analysis and global_selection students, variants lora, qlora
-# and the two PTQ variants built from lora: 6 methods with `full` and `teacher`.
+# and the two PTQ variants built from lora: 8 methods with the four baselines.
 RERUNS = {
     "eval questions": ({"data.split.num_eval": 5},
                        {"split_questions": 1, "retrieve": 1, "query_analysis": 1, "doc_structuring": 1,
                         "global_selection": 1, **EVAL_SIDE}),
     "LoRA rank": ({"training.lora.r": 4}, STUDENTS),
     "QLoRA quantization type": ({"training.variants.qlora.quantization.quant_type": "fp4"},
-                                {"train_student": 2, "refine": 1, "generate": 1, "evaluate": 1, "summarize": 1}),
-    "PTQ bits": ({"training.variants.lora_ptq_int4.ptq.bits": 8},
-                 {"quantize_student": 2, "refine": 1, "generate": 1, "evaluate": 1, "summarize": 1}),
-    "token budget": ({"refinement.budget_tokens": 80},
-                     {"refine": 5, "generate": 5, "evaluate": 5, "summarize": 1}),
-    "generator max tokens": ({"generation.max_new_tokens": 6}, {"generate": 6, "evaluate": 6, "summarize": 1}),
+                                {"train_student": 2, **eval_side(1)}),
+    "PTQ bits": ({"training.variants.lora_ptq_int4.ptq.bits": 8}, {"quantize_student": 2, **eval_side(1)}),
+    "token budget": ({"refinement.budget_tokens": 80}, eval_side(7)),  # not `full`
+    "generator max tokens": ({"generation.max_new_tokens": 6},
+                             {"generate": 8, "time_generate": 8, "evaluate": 8, "summarize": 1}),
+    "latency sample": ({"measurement.latency_questions": 3},
+                       {"time_refine": 8, "time_generate": 8, "evaluate": 8, "summarize": 1}),
     "teacher kind": ({"teacher.kind": "llm"},
-                     {**TEACHER_JOBS, "train_student": 4, "quantize_student": 4, "refine": 5, "generate": 5,
-                      "evaluate": 5, "summarize": 1}),
+                     {**TEACHER_JOBS, "train_student": 4, "quantize_student": 4, **eval_side(7)}),
     "retrieval top-k": ({"retrieval.top_k": 2},
                         {"retrieve": 2, "doc_structuring": 2, "global_selection": 2, "train_student": 2,
                          "quantize_student": 2, **EVAL_SIDE}),
@@ -146,8 +202,7 @@ RERUNS = {
                             {"prepare_data": 1, "build_bm25_index": 1, "split_questions": 2, "retrieve": 2,
                              **TEACHER_JOBS, "train_student": 4, "quantize_student": 4, **EVAL_SIDE}),
     "DQA objective sft -> kd": ({"training.objective.query_analysis": "kd"},
-                                {"train_student": 2, "quantize_student": 2, "refine": 4, "generate": 4, "evaluate": 4,
-                                 "summarize": 1}),
+                                {"train_student": 2, "quantize_student": 2, **eval_side(4)}),
     "checkpoint frequency (changes no result)": ({"training.checkpoint_every_steps": 7}, {}),
 }
 
@@ -165,9 +220,9 @@ def test_a_config_edit_reruns_exactly_its_stale_jobs(synthetic_run, edit):
 
 
 LIBRARY_EDITS = {
-    "metrics.py": {"evaluate": 6, "summarize": 1},
+    "metrics.py": {"evaluate": 8, "summarize": 1},
     "training.py": STUDENTS,
-    "quantize.py": {"quantize_student": 4, "refine": 2, "generate": 2, "evaluate": 2, "summarize": 1},
+    "quantize.py": {"quantize_student": 4, **eval_side(2)},
 }
 
 

@@ -10,4 +10,4 @@ p, o = snakemake.params, snakemake.output
 every = snakemake.config["training"]["checkpoint_every_steps"]
 train(snakemake.input.model, snakemake.input.records, o.adapter, o.loss, o.metrics, p.lora, p.schedule, p.validation,
       p.quantization, p.seed, Path(o.adapter).parent / "checkpoint", every, p.objective, snakemake.wildcards.stage,
-      snakemake.input.labels or None)
+      snakemake.input.labels or None, p.precision)

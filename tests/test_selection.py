@@ -1,0 +1,43 @@
+"""A global-selection student selects by scoring every title of a document, with
+a threshold chosen on its held-out records; the scores reuse the prompt's
+key/value cache."""
+import pytest
+import torch
+
+from refiner_lib import stages
+from refiner_lib.backend import HFBackend
+
+
+def test_cached_continuation_scores_equal_full_forward_passes(tiny_model):
+    backend = HFBackend(tiny_model)
+    prompt = backend.prompt([{"role": "user", "content": "Which section tells where the Kelvin Works is based?"}])
+    continuations = ["[]", stages.title_candidate("Operations"), stages.title_candidate("Early life"), "['abstract"]
+    cached = backend.continuation_log_likelihoods(prompt, continuations)
+    tokenizer = backend.tokenizer
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    for text, score in zip(continuations, cached):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = backend.model(input_ids=torch.tensor([prompt_ids + ids])).logits[0].float()
+        log_probs = torch.log_softmax(logits, -1)
+        expected = sum(float(log_probs[len(prompt_ids) - 1 + i, token]) for i, token in enumerate(ids))
+        assert score == pytest.approx(expected, abs=1e-4), text
+
+
+def test_title_candidates_follow_the_teachers_answer_format():
+    assert stages.title_candidate("Early life") == "['Early life"
+    assert repr(["Early life", "Career"]).startswith(stages.title_candidate("Early life"))
+    assert repr(["O'Neil's work"]).startswith(stages.title_candidate("O'Neil's work"))
+
+
+def test_the_threshold_reproduces_the_teacher_on_held_out_records():
+    probabilities = [{"Career": 0.7, "Legacy": 0.1}, {"Career": 0.2, "Legacy": 0.15}, {"History": 0.45, "Culture": 0.4}]
+    gold = [["Career"], [], ["History", "Culture"]]
+    best = stages.best_threshold(probabilities, gold)
+    assert 0.2 < best["threshold"] <= 0.4 and best["validation_f1"] == pytest.approx(1.0)
+    assert stages.select_titles(probabilities[2], best["threshold"]) == ["History", "Culture"]
+
+
+def test_nothing_is_selected_when_the_teacher_never_selects():
+    best = stages.best_threshold([{"A": 0.9, "B": 0.05}], [[]])
+    assert best["threshold"] > 0.9 and stages.select_titles({"A": 0.9, "B": 0.05}, best["threshold"]) == []
