@@ -43,14 +43,19 @@ def global_selection_record(question: str, tree: dict, selected: list[str] | Non
     return {"instruction": GLOBAL_SELECTION_SYSTEM, "input": user, "output": repr(list(selected)) if selected is not None else ""}
 
 
-# A worked example shown before each question: small generators copy its form
+# Worked examples shown before each question: small generators copy their form
 # (a short span of the documents, no sentence), which is what EM and F1 score.
-GENERATOR_EXAMPLE = (
-    "Orvel Danstrom\nOrvel Danstrom is a painter from the Kessa Valley. He was born in 1843 in the town of "
-    "Lindqvar, where his father kept a mill.",
-    "Where was Orvel Danstrom born?",
-    "Lindqvar",
+GENERATOR_EXAMPLES = (
+    ("Orvel Danstrom\nOrvel Danstrom is a painter from the Kessa Valley. He was born in 1843 in the town of "
+     "Lindqvar, where his father kept a mill.", "Where was Orvel Danstrom born?", "Lindqvar"),
+    ("Hasse Brun\nHasse Brun was born in 1790.\n\nMira Tolv\nMira Tolv was born in 1802.",
+     "Who was born first, Mira Tolv or Hasse Brun?", "Hasse Brun"),
 )
+ANSWER_STOP = "\n"  # an answer is one line: generation stops at the first line break
+# The generator's turn starts with this lead-in and the model continues it: a
+# 135M model asked for "a few words" still writes sentences, but after "The
+# answer is" it names the answer, which the extractor then cuts out.
+ANSWER_LEAD_IN = "The answer is"
 
 
 def generator_user_turn(question: str, context: str) -> str:
@@ -58,11 +63,21 @@ def generator_user_turn(question: str, context: str) -> str:
 
 
 def generator_messages(question: str, context: str) -> list[dict]:
-    example_context, example_question, example_answer = GENERATOR_EXAMPLE
-    return [{"role": "system", "content": GENERATOR_SYSTEM},
-            {"role": "user", "content": generator_user_turn(example_question, example_context)},
-            {"role": "assistant", "content": example_answer},
-            {"role": "user", "content": generator_user_turn(question, context)}]
+    """The generator's chat: instruction, worked examples, the question, and the
+    start of its answer (ANSWER_LEAD_IN) for the model to continue."""
+    messages = [{"role": "system", "content": GENERATOR_SYSTEM}]
+    for example_context, example_question, example_answer in GENERATOR_EXAMPLES:
+        messages += [{"role": "user", "content": generator_user_turn(example_question, example_context)},
+                     {"role": "assistant", "content": f"{ANSWER_LEAD_IN} {example_answer}."}]
+    return messages + [{"role": "user", "content": generator_user_turn(question, context)},
+                       {"role": "assistant", "content": ANSWER_LEAD_IN}]
+
+
+def chat_prompt(tokenizer, messages: list[dict]) -> str:
+    """The chat template's text: a final assistant message is continued, not closed."""
+    if messages[-1]["role"] == "assistant":
+        return tokenizer.apply_chat_template(messages, continue_final_message=True, tokenize=False)
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 def record_messages(record: dict, with_output: bool = False) -> list[dict]:

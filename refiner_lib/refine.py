@@ -4,7 +4,9 @@ Local scores come from a scorer (BM25 over every paragraph of a question's
 documents), propagate up the tree as means (subsection -> section; abstract
 from its paragraphs), and are min-max normalized per question. Global
 selection adds alpha = P(Global) / (P(Global) + P(Local)) to every selected
-node, and a share of it to the paragraphs under a selected node. Nodes are then
+node, and a share of it to the paragraphs right under a selected section or
+subsection (alpha over one more than the section's subsections, or than the
+subsection's paragraphs, as LongRefiner's code divides it). Nodes are then
 taken best first while they fit the budget; a parent replaces its chosen
 children when it fits, and a child of a chosen parent is skipped.
 """
@@ -80,10 +82,18 @@ def score_nodes(question: str, nodes: list[Node], probabilities: dict[str, float
         chosen = {t.lower() for t in selections[node.doc_rank]}
         if node.kind != "paragraph" and node.title.lower() in chosen:
             node.score += alpha
-        elif node.kind == "paragraph" and node.title.lower() in chosen:
-            siblings = sum(1 for n in nodes if n.kind == "paragraph" and n.doc_rank == node.doc_rank
-                           and n.title == node.title)
-            node.score += alpha / (siblings + 1)
+        elif node.kind == "paragraph" and node.title.lower() in chosen and node.ancestors != ("abstract",):
+            node.score += alpha / (leaf_count(node, nodes) + 1)
+
+
+def leaf_count(paragraph: Node, nodes: list[Node]) -> int:
+    """LongRefiner's divisor for a paragraph's share of its chosen parent's
+    alpha: the parent section's number of subsections, or the parent
+    subsection's number of paragraphs (abstract paragraphs get no share)."""
+    same_doc = [n for n in nodes if n.doc_rank == paragraph.doc_rank]
+    if len(paragraph.ancestors) == 1:  # directly under a section
+        return sum(1 for n in same_doc if n.kind == "subsection" and n.ancestors == paragraph.ancestors)
+    return sum(1 for n in same_doc if n.kind == "paragraph" and n.ancestors == paragraph.ancestors)
 
 
 def covers(parent: Node, child: Node) -> bool:

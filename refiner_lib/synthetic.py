@@ -210,18 +210,21 @@ def build_article(rng: random.Random, entity: dict, target_words: int) -> Articl
 
 
 def generate(seed: int, num_articles: int, num_questions: int, min_words: int = 500, max_words: int = 5000,
-             global_fraction: float = 0.2) -> tuple[list[Article], list[dict]]:
-    """Articles and questions, identical for identical arguments."""
+             global_fraction: float = 0.2, kind_weights: dict | None = None) -> tuple[list[Article], list[dict]]:
+    """Articles and questions, identical for identical arguments. Besides the
+    global fraction, question kinds are drawn with `kind_weights` (relative
+    weights of local, bridge and comparison questions; equal by default)."""
     if num_articles < 6:
         raise ValueError("synthetic data needs at least 6 articles (two of each kind)")
     rng = random.Random(seed)
     entities = build_entities(rng, NameMaker(rng), num_articles)
     articles = [build_article(rng, e, rng.randint(min_words, max_words)) for e in entities]
     facts = {e["title"]: {attr: path for path, attr, _ in fact_plan(e)} for e in entities}
-    makers = [local_question, bridge_question, comparison_question]
+    makers = {"local": local_question, "bridge": bridge_question, "comparison": comparison_question}
+    weights = [(kind_weights or {}).get(kind, 1.0) for kind in makers]
     questions, seen = [], set()
     while len(questions) < num_questions:
-        maker = global_question if rng.random() < global_fraction else rng.choice(makers)
+        maker = global_question if rng.random() < global_fraction else rng.choices(list(makers.values()), weights)[0]
         question = maker(rng, entities, facts)
         if question and question["question"] not in seen:
             seen.add(question["question"])
@@ -244,10 +247,14 @@ def local_question(rng, entities, facts):
     title = entity["title"]
     options = {
         "person": [("born", f"In what year was {title} born?", str(entity.get("born"))),
+                   ("birthplace", f"In which city was {title} born?", entity.get("birthplace")),
                    ("occupation", f"What was the occupation of {title}?", entity.get("occupation"))],
         "city": [("population", f"What is the population of {title}?", f"{entity.get('population', 0):,}"),
+                 ("founded", f"In what year was {title} founded?", str(entity.get("founded"))),
                  ("river", f"Which waterway flows past {title}?", entity.get("river"))],
         "organization": [("headquarters", f"Where does the {title} have its headquarters?", entity.get("headquarters")),
+                         ("founder", f"Who founded the {title}?", entity.get("founder")),
+                         ("founded", f"When was the {title} established?", str(entity.get("founded"))),
                          ("industry", f"In what field does the {title} mainly work?", entity.get("industry"))],
     }[entity["kind"]]
     attribute, text, answer = rng.choice(options)

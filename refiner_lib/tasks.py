@@ -13,7 +13,7 @@ from .answers import extract_answer
 from .jsonl import InputError, load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
 from .measure import TimingSettings
 from .models import load_tokenizer
-from .prompts import generator_messages
+from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages
 from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
 
 
@@ -212,10 +212,12 @@ def generate_answers(refined_path, eval_path, generator_dir, generation: dict, o
     questions, refined = by_id(load_jsonl(eval_path)), load_jsonl(refined_path)
     backend = make_backend(backend_settings, generator_dir, batch_size=generation["batch_size"],
                            max_input_tokens=generator_window(generation), max_new_tokens=generation["max_new_tokens"])
-    texts, tokens = backend.generate_counted(answer_prompts(backend, refined, questions), generation["max_new_tokens"])
+    texts, tokens = backend.generate_counted(answer_prompts(backend, refined, questions), generation["max_new_tokens"],
+                                             ANSWER_STOP)
     parameters = backend.active_parameters()
-    write_jsonl(output_path, [{"id": r["id"], "prediction": extract_answer(raw), "generation": raw,
-                               "generate_flops": measure.forward_flops(parameters, count)}
+    # `generation` is what the model wrote after the lead-in; the prediction is cut from both
+    write_jsonl(output_path, [{"id": r["id"], "prediction": extract_answer(f"{ANSWER_LEAD_IN} {raw}"),
+                               "generation": raw, "generate_flops": measure.forward_flops(parameters, count)}
                               for r, raw, count in zip(refined, texts, tokens)])
 
 
@@ -235,11 +237,11 @@ def time_generation(refined_path, eval_path, generator_dir, generation: dict, ti
     backend = make_backend(backend_settings, generator_dir, batch_size=1, max_input_tokens=generator_window(generation),
                            max_new_tokens=generation["max_new_tokens"])
     for prompt in answer_prompts(backend, [refined[q["id"]] for q in warmup], questions):
-        backend.generate([prompt], generation["max_new_tokens"])
+        backend.generate([prompt], generation["max_new_tokens"], ANSWER_STOP)
     seconds = []
     for prompt in answer_prompts(backend, [refined[q["id"]] for q in timed], questions):
         started = time.perf_counter()
-        backend.generate([prompt], generation["max_new_tokens"])
+        backend.generate([prompt], generation["max_new_tokens"], ANSWER_STOP)
         seconds.append(time.perf_counter() - started)
     weights = backend.weights()
     write_json(cost_path, {"generator_parameters": weights["parameters"],

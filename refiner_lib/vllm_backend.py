@@ -15,7 +15,7 @@ from pathlib import Path
 from .distillation import softmax
 from .measure import forward_flops
 from .models import load_tokenizer, trusts_remote_code
-from .prompts import record_messages
+from .prompts import chat_prompt, record_messages
 
 
 LORA_RANK_SLOTS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
@@ -89,20 +89,22 @@ class VLLMBackend:
         return {"parameters": loaded, "memory_bytes": loaded * self.bytes_per_parameter}  # weights in the engine dtype
 
     def prompt(self, messages: list[dict]) -> str:
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return chat_prompt(self.tokenizer, messages)
 
     def _prompt_ids(self, prompt: str) -> list[int]:
         return self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-self.max_input_tokens:]
 
-    def generate(self, prompts: list[str], max_new_tokens: int) -> list[str]:
-        return self.generate_counted(prompts, max_new_tokens)[0]
+    def generate(self, prompts: list[str], max_new_tokens: int, stop: str | None = None) -> list[str]:
+        return self.generate_counted(prompts, max_new_tokens, stop)[0]
 
-    def generate_counted(self, prompts: list[str], max_new_tokens: int) -> tuple[list[str], list[int]]:
-        """Greedy completions, and the tokens each row processed (prompt and generated)."""
+    def generate_counted(self, prompts: list[str], max_new_tokens: int,
+                         stop: str | None = None) -> tuple[list[str], list[int]]:
+        """Greedy completions (each ended at `stop` when given), and the tokens
+        each row processed (prompt and generated)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, stop=[stop] if stop else None)
         requests = [TokensPrompt(prompt_token_ids=self._prompt_ids(p)) for p in prompts]
         outputs = self.engine.generate(requests, params, lora_request=self._lora_request(), use_tqdm=False)
         texts, tokens = [], []

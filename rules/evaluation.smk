@@ -44,8 +44,9 @@ rule summarize:
 
 
 rule plot_results:
-    """F1 against latency, memory and FLOPs with the Pareto frontier marked, and
-    the training loss curves; each plot is in the HTML report with its caption."""
+    """F1 against latency, memory and FLOPs with the Pareto frontier marked, the
+    refinement quality with intervals, and the training loss curves; each plot
+    is in the HTML report with its caption."""
     input:
         summary=rules.summarize.output.csv,
         losses=[path.replace("metrics.json", "loss.csv") for path in training_metrics()],
@@ -56,6 +57,8 @@ rule plot_results:
                       category="Trade-offs"),
         flops=report(f"{RESULTS}/plots/f1_vs_flops.png", caption="../report/f1_vs_flops.rst", category="Trade-offs"),
         losses=report(f"{RESULTS}/plots/loss_curves.png", caption="../report/loss_curves.rst", category="Training"),
+        quality=report(f"{RESULTS}/plots/refinement_quality.png", caption="../report/refinement_quality.rst",
+                       category="Quality"),
     params:
         code=library_code("plot_results"),
     log:

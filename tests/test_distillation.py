@@ -45,7 +45,7 @@ def test_kd_moves_the_dqa_student_toward_the_teachers_probabilities(tiny_model, 
         record = prompts.query_analysis_record(question, "Local")
         record[training.SOFT_TARGET] = distillation.soft_target("query_analysis", {"probabilities": TEACHER}, 1.0, "x")
         records.append(record)
-    schedule = dict(SCHEDULE, max_steps=12, learning_rate=5e-3)
+    schedule = dict(SCHEDULE, epochs=8, max_steps=16, learning_rate=5e-3)
     objective = {"kind": "kd", "temperature": 1.0, "weight": 1.0}  # the distillation term alone
     training.train_adapter(tiny_model, records, tmp_path / "kd", tmp_path / "kd.csv", LORA, schedule, None, seed=3,
                            objective=objective)

@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from conftest import HOTPOTQA, need_shared
 from refiner_lib import report, stage_times
@@ -288,3 +290,28 @@ def test_bad_data_stops_naming_file_line_and_field(tiny_model, tmp_path):
     assert result.returncode != 0
     assert f"{corpus}:2: missing field 'contents'" in (tmp_path / "results/logs/prepare_data.log").read_text()
     assert not (tmp_path / "results" / "data" / "corpus.jsonl").exists()
+
+
+QUALITY_COLUMNS = [name for name in report.SUMMARY_COLUMNS
+                   if name.split("_ci_")[0] in ("em", "f1", "accuracy", "context_answer_recall", "dqa_accuracy",
+                                                "adr_recall", "adr_precision", "compression", "context_tokens")]
+
+
+def test_the_same_config_on_the_same_machine_gives_the_same_numbers(synthetic_run, tmp_path):
+    """A second run from nothing: identical adapters, contexts, answers and quality columns."""
+    first, second = synthetic_run["workdir"] / "results", tmp_path / "results"
+    result = run(tmp_path, synthetic_run["config"], source=synthetic_run["source"])
+    assert result.returncode == 0, result.stderr[-4000:]
+    adapters = sorted(first.glob("students/*/*/adapter/adapter_model.safetensors"))
+    assert adapters
+    for path in adapters:
+        ours, theirs = load_file(path), load_file(second / path.relative_to(first))
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), path
+    for path in sorted(first.glob("students/*/*/adapter/selection.json")):
+        assert path.read_text() == (second / path.relative_to(first)).read_text(), path
+    for folder in ("refined", "answers"):
+        for path in sorted((first / folder).glob("*.jsonl")):
+            assert path.read_text() == (second / path.relative_to(first)).read_text(), path
+    rows = [[{k: r[k] for k in QUALITY_COLUMNS} for r in csv.DictReader((results / "summary.csv").open())]
+            for results in (first, second)]
+    assert rows[0] == rows[1]
