@@ -1,11 +1,13 @@
 """The vLLM backend against the Hugging Face one: the same student adapters,
 the same greedy inputs, the same refinement and answers."""
 import json
+from pathlib import Path
 
 import pytest
 
-from refiner_lib import bm25, prompts, stages, tasks, teacher, training
-from refiner_lib.jsonl import write_jsonl
+from refiner_lib import bm25, stages, tasks, teacher, training
+from refiner_lib.jsonl import load_jsonl, write_json, write_jsonl
+from refiner_lib.refiner import RefinerSpec, StudentModels
 from test_models_training import LORA, SCHEDULE
 
 STAGES = ("query_analysis", "doc_structuring", "global_selection")
@@ -39,16 +41,19 @@ def refinement_inputs(tiny_model, synthetic_data, tmp_path_factory):
         adapters[stage] = str(folder / stage)
         training.train_adapter(tiny_model, stage_records, adapters[stage], folder / f"{stage}.csv", LORA,
                                dict(SCHEDULE, learning_rate=1e-2, max_seq_len=512), None, seed=1)
+    # a fixed selection threshold: this test compares backends, not calibrations
+    write_json(Path(adapters["global_selection"]) / stages.SELECTION_FILE, {"threshold": 0.2})
     return paths, adapters
 
 
 def refine_with(backend: dict, tiny_model, paths, adapters, output):
-    student = {"model_dir": tiny_model, "adapters": adapters, "stage_models": {}, "quantization": None,
-               "backend": backend, "batch_size": 4, "max_input_tokens": 512,
-               "max_new_tokens": {"doc_structuring": 16, "global_selection": 8}}
-    tasks.refine_variant("lora", paths["eval"], paths["retrieval"], paths["corpus"], tiny_model,
-                         {stage: paths[stage] for stage in STAGES}, 96, 160, output, student,
-                         output.with_suffix(".cost.json"), warmup_questions=1)
+    student = StudentModels(model_dir=str(tiny_model), adapters=adapters, backend=backend, batch_size=4,
+                            max_input_tokens=512, max_new_tokens={"doc_structuring": 16, "global_selection": 8})
+    spec = RefinerSpec(method="lora", retrieval=tasks.retrieval_map(paths["retrieval"]),
+                       corpus=tasks.by_id(load_jsonl(paths["corpus"])),
+                       teacher_labels={stage: paths[stage] for stage in STAGES}, budget=96, max_context_tokens=160,
+                       student=student)
+    tasks.refine_variant(spec, paths["eval"], tiny_model, output)
     return [json.loads(line) for line in output.open()]
 
 
@@ -63,12 +68,15 @@ def test_refinement_and_answers_match_across_backends(tiny_model, refinement_inp
         assert ours["context"] == theirs["context"]
         for name, probability in ours["probabilities"].items():
             assert theirs["probabilities"][name] == pytest.approx(probability, abs=1e-4)
+        for doc_id, scores in ours["selection_scores"].items():  # the student's per-title probabilities
+            for title, probability in scores.items():
+                assert theirs["selection_scores"][doc_id][title] == pytest.approx(probability, abs=1e-4)
         assert ours["refine_flops"] == theirs["refine_flops"]  # the same parameters and tokens
     answers = {}
+    generation = {"max_new_tokens": 8, "batch_size": 4, "max_context_tokens": 256, "prompt_allowance_tokens": 256}
     for name, backend in (("hf", {"kind": "hf"}), ("vllm", vllm)):
-        tasks.generate_answers(tmp_path / "hf.jsonl", paths["eval"], tiny_model, 8, 4, 512,
-                               tmp_path / f"{name}-answers.jsonl", tmp_path / f"{name}-answers.cost.json",
-                               warmup_questions=1, backend_settings=backend)
-        answers[name] = [json.loads(line)["prediction"] for line in
-                         (tmp_path / f"{name}-answers.jsonl").open()]
-    assert answers["hf"] == answers["vllm"]
+        tasks.generate_answers(tmp_path / "hf.jsonl", paths["eval"], tiny_model, generation,
+                               tmp_path / f"{name}-answers.jsonl", backend_settings=backend)
+        answers[name] = [json.loads(line) for line in (tmp_path / f"{name}-answers.jsonl").open()]
+    assert [a["prediction"] for a in answers["hf"]] == [a["prediction"] for a in answers["vllm"]]
+    assert [a["generate_flops"] for a in answers["hf"]] == [a["generate_flops"] for a in answers["vllm"]]
