@@ -133,6 +133,13 @@ def data_files():
     return [config["data"][kind]["questions"], config["data"][kind]["corpus"]]
 
 
+def whole_machine():
+    """Threads of a timed job: every core the local scheduler has, so no other
+    job runs beside it. On a cluster (no --cores) the profile's set-threads
+    sizes it and `--exclusive` gives it a node of its own."""
+    return workflow.resource_settings.cores or 1
+
+
 def timing_settings():
     """The latency pass's sample: the same questions for every method."""
     return {**config["measurement"], "seed": config["seed"]}
@@ -151,3 +158,16 @@ def teacher_settings():
     if config["teacher"]["kind"] == "llm":
         return {**config["teacher"], "precision": config["precision"]}
     return config["teacher"]
+
+
+def refine_params(wildcards):
+    """The settings that decide a method's refined contexts (not its timing)."""
+    method = base_method(wildcards.method)
+    return {
+        "refinement": config["refinement"] if refined_by_stages(wildcards.method) else None,
+        "max_context_tokens": config["generation"]["max_context_tokens"],
+        "quantization": config["training"]["variants"].get(method, {}).get("quantization"),
+        "ptq": ptq_settings(method),
+        "trained_stages": TRAINED_STAGES if runs_student(wildcards.method) else [],
+        "backend": backend_settings(wildcards.method),
+    }

@@ -5,19 +5,6 @@
 # the SLURM profile gives it a whole node (--exclusive).
 
 
-def refine_params(wildcards):
-    """The settings that decide a method's refined contexts (not its timing)."""
-    method = base_method(wildcards.method)
-    return {
-        "refinement": config["refinement"] if refined_by_stages(wildcards.method) else None,
-        "max_context_tokens": config["generation"]["max_context_tokens"],
-        "quantization": config["training"]["variants"].get(method, {}).get("quantization"),
-        "ptq": ptq_settings(method),
-        "trained_stages": TRAINED_STAGES if runs_student(wildcards.method) else [],
-        "backend": backend_settings(wildcards.method),
-    }
-
-
 rule refine:
     """Refined context per eval question: a baseline (`full`, `local_only`,
     `selection_only`, `teacher`) or a student variant (its models for the
@@ -72,7 +59,7 @@ rule time_refine:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: workflow.cores
+    threads: whole_machine()
     script:
         "../workflow_scripts/time_refine.py"
 
@@ -125,6 +112,6 @@ rule time_generate:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: workflow.cores
+    threads: whole_machine()
     script:
         "../workflow_scripts/time_generate.py"

