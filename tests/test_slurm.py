@@ -76,15 +76,15 @@ def quality_columns(path: Path) -> list[dict]:
     return [{k: row[k] for k in DETERMINED} for row in csv.DictReader(path.open())]
 
 
-def allocated_gpus(snakemake_output: str) -> dict[str, set[bool]]:
-    """rule[:method] -> whether each of its SLURM jobs was allocated a GPU (sacct's AllocTRES)."""
-    seen: dict[str, set[bool]] = {}
+def allocations(snakemake_output: str) -> dict[str, list[str]]:
+    """rule[:method] -> sacct's AllocTRES of each of its SLURM jobs."""
+    seen: dict[str, list[str]] = {}
     for job_id, rule, rest in re.findall(r"SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/(\S*)\)",
                                          snakemake_output):
         key = f"{rule}:{rest.split('/')[0]}" if rule in ("refine", "time_refine") else rule
         tres = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "--format=AllocTRES"],
                               capture_output=True, text=True, check=True).stdout
-        seen.setdefault(key, set()).add("gres/gpu=1" in tres)
+        seen.setdefault(key, []).append(tres)
     return seen
 
 
@@ -120,14 +120,19 @@ def test_the_workflow_on_a_real_slurm_matches_a_local_run(slurm, tiny_model, tmp
             torch.testing.assert_close(ours[key], theirs[key], rtol=1e-5, atol=1e-6)
     assert quality_columns(on_slurm / "results/summary.csv") == quality_columns(local / "results/summary.csv")
 
-    gpus = allocated_gpus(result.stdout + result.stderr)
+    allocated = allocations(result.stdout + result.stderr)
     # the oracle teacher and the baselines' refinement run no model
-    model_jobs = {"train_student", "refine:lora", "time_refine:lora", "generate", "time_generate"}
+    model_jobs = {"train_student", "refine:lora", "generate"}
     baselines = [f"{rule}:{method}" for rule in ("refine", "time_refine")
                  for method in ("full", "local_only", "selection_only", "teacher")]
-    assert set(gpus) == {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve",
-                         "query_analysis", "doc_structuring", "global_selection", "train_student", *baselines,
-                         "refine:lora", "time_refine:lora", "generate", "time_generate", "evaluate", "summarize",
-                         "plot_results"}
-    for job, allocated in gpus.items():
-        assert allocated == {job in model_jobs}, (job, allocated)
+    assert set(allocated) == {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve",
+                              "query_analysis", "doc_structuring", "global_selection", "train_student", *baselines,
+                              "refine:lora", "time_refine:lora", "generate", "time_generate", "evaluate",
+                              "summarize", "plot_results"}
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=True).stdout.split()[0]
+    node_cpus = f"cpu={cpus}"  # every CPU of the node
+    for job, tres in allocated.items():
+        if job.startswith("time_"):  # timed jobs hold the whole node (--exclusive): every CPU, whatever they asked
+            assert all(node_cpus in t.split(",") for t in tres), (job, tres)
+        else:
+            assert {"gres/gpu=1" in t for t in tres} == {job in model_jobs}, (job, tres)
