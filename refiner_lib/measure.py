@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,19 @@ def latency_sample(questions: list[dict], timing: TimingSettings) -> tuple[list[
     timed = order[: timing.latency_questions]
     rest = order[timing.latency_questions:] or timed
     return rest[: timing.warmup_questions], timed
+
+
+def time_each(run, warmup: list, timed: list) -> list[float]:
+    """Seconds `run` takes on each timed item, one at a time, after running the
+    warm-up items untimed (lazy initialization, caches)."""
+    for item in warmup:
+        run(item)
+    seconds = []
+    for item in timed:
+        started = time.perf_counter()
+        run(item)
+        seconds.append(time.perf_counter() - started)
+    return seconds
 
 
 def timing_summary(seconds: list[float], timing: TimingSettings, question_ids: list[str]) -> dict:

@@ -5,6 +5,8 @@ import re
 import string
 from collections import Counter
 
+from .stages import gold_titles
+
 ARTICLES = re.compile(r"\b(a|an|the)\b")
 PUNCTUATION = set(string.punctuation)
 
@@ -65,11 +67,8 @@ def context_answer_recall(context: str, golden: list[str]) -> float:
 
 def gold_places(question: dict) -> set[tuple[str, str]]:
     """(doc id, most specific gold title) per supporting place of a question."""
-    places = set()
-    for place in question.get("supporting", []):
-        if place.get("doc_id"):
-            places.add((place["doc_id"], place["path"][-1] if place["path"] else "abstract"))
-    return places
+    return {(d, title) for d in {p.get("doc_id") for p in question.get("supporting", [])} if d
+            for title in gold_titles(question, d)}
 
 
 def selection_metrics(question: dict, selections: dict[str, list[str]]) -> dict:
@@ -92,7 +91,8 @@ def refinement_metrics(question: dict, refined: dict, reference_label: dict | No
     the refined context's answer recall and its compression."""
     row = {"context_answer_recall": context_answer_recall(refined["context"], question["golden_answers"]),
            "context_tokens": refined["context_tokens"], "retrieved_tokens": refined["retrieved_tokens"],
-           "compression": refined["context_tokens"] / refined["retrieved_tokens"] if refined["retrieved_tokens"] else None}
+           "compression": (refined["context_tokens"] / refined["retrieved_tokens"]
+                           if refined["retrieved_tokens"] else None)}
     if "label" in refined:
         gold_label = question.get("label") or (reference_label or {}).get("label")
         if gold_label:
@@ -102,10 +102,11 @@ def refinement_metrics(question: dict, refined: dict, reference_label: dict | No
     return row
 
 
-# per-question key -> summary column
-MEAN_COLUMNS = {"em": "em", "f1": "f1", "accuracy": "accuracy", "context_answer_recall": "context_answer_recall",
-                "dqa_correct": "dqa_accuracy", "adr_recall": "adr_recall", "adr_precision": "adr_precision",
-                "compression": "compression", "retrieved_tokens": "retrieved_tokens"}
+# per-question key -> summary column of its mean: the quality metrics (compared between methods)...
+QUALITY_METRICS = {"em": "em", "f1": "f1", "accuracy": "accuracy", "context_answer_recall": "context_answer_recall",
+                   "dqa_correct": "dqa_accuracy", "adr_recall": "adr_recall", "adr_precision": "adr_precision"}
+# ... and every mean the summary reports
+MEAN_COLUMNS = {**QUALITY_METRICS, "compression": "compression", "retrieved_tokens": "retrieved_tokens"}
 
 
 def means(rows: list[dict]) -> dict:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .statistics import ALPHA, QUALITY_METRICS, bootstrap_interval, is_significant, paired_comparison
+from .metrics import QUALITY_METRICS
+from .statistics import ALPHA, bootstrap_interval, is_significant, paired_comparison
 
 # per-question key -> summary column, for every mean reported with an interval
 INTERVAL_METRICS = {**QUALITY_METRICS, "compression": "compression"}

@@ -9,11 +9,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-# per-question key -> summary column of its mean
-QUALITY_METRICS = {
-    "em": "em", "f1": "f1", "accuracy": "accuracy", "context_answer_recall": "context_answer_recall",
-    "dqa_correct": "dqa_accuracy", "adr_recall": "adr_recall", "adr_precision": "adr_precision",
-}
 ALPHA = 0.05  # significance level of the 95% statements
 EXACT_LIMIT = 16  # up to 2**16 sign patterns: enumerate them all instead of sampling
 BATCH_NUMBERS = 2**20  # random draws per batch: memory stays small whatever the number of questions

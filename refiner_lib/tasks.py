@@ -5,7 +5,6 @@ it is usable without Snakemake (see README, 'Using the library').
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from . import bm25, data, distillation, measure, metrics, prompts, report, stages, teacher, training
@@ -96,10 +95,13 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
         for field in ("instruction", "input", "output"):
             if not isinstance(record, dict) or not isinstance(record.get(field), str):
                 raise InputError(f"{records_path}: record {index}: field '{field}' missing or not a string")
-    if objective and objective["kind"] == "kd":
-        attach_soft_targets(records, records_path, stage, labels_path, objective["temperature"])
+    distilled = bool(objective and objective["kind"] == "kd")
+    if distilled or stage == "global_selection":
+        labels = aligned_labels(records, records_path, labels_path)
+    if distilled:
+        attach_soft_targets(records, labels, stage, labels_path, objective["temperature"])
     if stage == "global_selection":
-        attach_selections(records, records_path, labels_path)
+        attach_selections(records, labels, labels_path)
     train_records, held_out = training.split_validation(records, validation["num_records"], seed)
     training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
                            held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every,
@@ -109,11 +111,16 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
                    calibrate_selection(base_dir, adapter_dir, held_out, quantization, precision))
 
 
-def attach_selections(records: list[dict], records_path, labels_path) -> None:
-    """Each global-selection record's candidate titles and the teacher's choice (same order as its labels file)."""
+def aligned_labels(records: list[dict], records_path, labels_path) -> list[dict]:
+    """The teacher's labels file: one row per training record, in the same order."""
     labels = load_jsonl(labels_path)
     if len(labels) != len(records):
         raise InputError(f"{labels_path}: {len(labels)} rows for the {len(records)} records of {records_path}")
+    return labels
+
+
+def attach_selections(records: list[dict], labels: list[dict], labels_path) -> None:
+    """Each global-selection record's candidate titles and the teacher's choice."""
     for number, (record, label) in enumerate(zip(records, labels), start=1):
         if not isinstance(label.get("scores"), dict) or not isinstance(label.get("selected"), list):
             raise InputError(f"{labels_path}:{number}: fields 'scores' (title -> score) and 'selected' are required")
@@ -138,11 +145,9 @@ def calibrate_selection(base_dir, adapter_dir, held_out: list[dict], quantizatio
     return stages.best_threshold(probabilities, [r[SELECTED] for r in held_out])
 
 
-def attach_soft_targets(records: list[dict], records_path, stage: str, labels_path, temperature: float) -> None:
-    """The teacher's distribution for each record, from its labels file (same order)."""
-    labels = load_jsonl(labels_path)
-    if len(labels) != len(records):
-        raise InputError(f"{labels_path}: {len(labels)} rows for the {len(records)} records of {records_path}")
+def attach_soft_targets(records: list[dict], labels: list[dict], stage: str, labels_path,
+                        temperature: float) -> None:
+    """The teacher's distribution for each record, from its labels row."""
     for number, (record, label) in enumerate(zip(records, labels), start=1):
         target = distillation.soft_target(stage, label, temperature, f"{labels_path}:{number}")
         if target:
@@ -191,13 +196,7 @@ def time_refinement(spec: RefinerSpec, eval_path, generator_dir, timing: TimingS
     parameters, weights, sizes and this process' peak memory."""
     warmup, timed = measure.latency_sample(load_jsonl(eval_path), timing)
     refiner = Refiner(spec, load_tokenizer(generator_dir))
-    for q in warmup:
-        refiner.refine(q)
-    seconds = []
-    for q in timed:
-        started = time.perf_counter()
-        refiner.refine(q)
-        seconds.append(time.perf_counter() - started)
+    seconds = measure.time_each(refiner.refine, warmup, timed)
     write_json(cost_path, {**refiner.cost(), **measure.timing_summary(seconds, timing, [q["id"] for q in timed])})
 
 
@@ -236,13 +235,10 @@ def time_generation(refined_path, eval_path, generator_dir, generation: dict, ti
     warmup, timed = measure.latency_sample([questions[i] for i in refined], timing)
     backend = make_backend(backend_settings, generator_dir, batch_size=1, max_input_tokens=generator_window(generation),
                            max_new_tokens=generation["max_new_tokens"])
-    for prompt in answer_prompts(backend, [refined[q["id"]] for q in warmup], questions):
-        backend.generate([prompt], generation["max_new_tokens"], ANSWER_STOP)
-    seconds = []
-    for prompt in answer_prompts(backend, [refined[q["id"]] for q in timed], questions):
-        started = time.perf_counter()
-        backend.generate([prompt], generation["max_new_tokens"], ANSWER_STOP)
-        seconds.append(time.perf_counter() - started)
+    warmup_prompts, timed_prompts = (answer_prompts(backend, [refined[q["id"]] for q in part], questions)
+                                     for part in (warmup, timed))
+    seconds = measure.time_each(lambda prompt: backend.generate([prompt], generation["max_new_tokens"], ANSWER_STOP),
+                                warmup_prompts, timed_prompts)
     weights = backend.weights()
     write_json(cost_path, {"generator_parameters": weights["parameters"],
                            "generator_memory_bytes": weights["memory_bytes"],
