@@ -129,17 +129,21 @@ class HFBackend:
         return self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
                               max_length=self.max_input_tokens, add_special_tokens=False)
 
-    def generate(self, prompts: list[str], max_new_tokens: int, stop: str | None = None) -> list[str]:
-        return self.generate_counted(prompts, max_new_tokens, stop)[0]
+    def generate(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
+                 fixed_length: bool = False) -> list[str]:
+        return self.generate_counted(prompts, max_new_tokens, stop, fixed_length)[0]
 
     @torch.no_grad()
-    def generate_counted(self, prompts: list[str], max_new_tokens: int,
-                         stop: str | None = None) -> tuple[list[str], list[int]]:
+    def generate_counted(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
+                         fixed_length: bool = False) -> tuple[list[str], list[int]]:
         """Greedy completions in batches (each ended at `stop` when given), and
         the tokens each row processed (its prompt and what it generated, padding
-        excluded)."""
+        excluded). fixed_length: exactly max_new_tokens each, past any stop or
+        end-of-text (a latency measurement that answer lengths do not sway)."""
         outputs, tokens = [], []
         stopping = {"stop_strings": [stop], "tokenizer": self.tokenizer} if stop else {}
+        if fixed_length:
+            stopping = {"min_new_tokens": max_new_tokens}
         with self._context():
             for start in range(0, len(prompts), self.batch_size):
                 batch = self.encode(prompts[start:start + self.batch_size])

@@ -2,14 +2,13 @@
 merged model with bitsandbytes (8-bit or 4-bit), save it, and check it reloads."""
 from __future__ import annotations
 
-import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .backend import load_causal_lm
 from .jsonl import write_json
 from .measure import folder_bytes
-from .stages import SELECTION_FILE
 from .models import atomic_dir, load_tokenizer, save_tokenizer
 
 
@@ -23,9 +22,10 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, output: Path) -
 
 
 def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir: str | Path, ptq: dict,
-                       precision: str | None = None) -> dict:
+                       precision: str | None = None, finish: Callable[[Path], None] | None = None) -> dict:
     """Write the quantized merged model to output_dir (with sizes.json) and
-    return the sizes on disk of the adapter, the merged and the quantized model."""
+    return the sizes on disk of the adapter, the merged and the quantized model.
+    `finish` runs on the complete folder before it is moved into place."""
     with tempfile.TemporaryDirectory() as scratch:
         merged_dir = Path(scratch) / "merged"
         merge_adapter(base_dir, adapter_dir, merged_dir)
@@ -37,7 +37,6 @@ def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir
             load_causal_lm(staging, precision=precision)  # the saved checkpoint must reload as a quantized model
             sizes["quantized_bytes"] = folder_bytes(staging)
             write_json(Path(staging) / "sizes.json", {**sizes, "ptq": ptq})
-            calibration = Path(adapter_dir) / SELECTION_FILE
-            if calibration.exists():  # the student's selection threshold travels with its weights
-                shutil.copy2(calibration, Path(staging) / SELECTION_FILE)
+            if finish:
+                finish(Path(staging))
     return sizes

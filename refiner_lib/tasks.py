@@ -5,6 +5,7 @@ it is usable without Snakemake (see README, 'Using the library').
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import bm25, data, distillation, measure, metrics, prompts, report, stages, teacher, training
@@ -14,7 +15,6 @@ from .measure import TimingSettings
 from .models import load_tokenizer
 from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages
 from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
-
 
 
 def prepare_data(data_config: dict, questions_path, corpus_path, trees_path) -> None:
@@ -88,13 +88,7 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
     reads the teacher's scores for `stage` from labels_path (one row per record).
     A global-selection student also gets its selection threshold, chosen on the
     held-out records (the teacher's titles and selections from labels_path)."""
-    records = read_json(records_path)
-    if not isinstance(records, list):
-        raise InputError(f"{records_path}: expected a JSON list of Alpaca records")
-    for index, record in enumerate(records):
-        for field in ("instruction", "input", "output"):
-            if not isinstance(record, dict) or not isinstance(record.get(field), str):
-                raise InputError(f"{records_path}: record {index}: field '{field}' missing or not a string")
+    records = training_records(records_path)
     distilled = bool(objective and objective["kind"] == "kd")
     if distilled or stage == "global_selection":
         labels = aligned_labels(records, records_path, labels_path)
@@ -107,8 +101,22 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
                            held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every,
                            objective, precision)
     if stage == "global_selection":
-        write_json(Path(adapter_dir) / stages.SELECTION_FILE,
-                   calibrate_selection(base_dir, adapter_dir, held_out, quantization, precision))
+        from .backend import HFBackend
+
+        backend = HFBackend(base_dir, adapters={"global_selection": str(adapter_dir)}, quantization=quantization,
+                            precision=precision)
+        write_json(Path(adapter_dir) / stages.SELECTION_FILE, calibrate_selection(backend, held_out))
+
+
+def training_records(records_path) -> list[dict]:
+    records = read_json(records_path)
+    if not isinstance(records, list):
+        raise InputError(f"{records_path}: expected a JSON list of Alpaca records")
+    for index, record in enumerate(records):
+        for field in ("instruction", "input", "output"):
+            if not isinstance(record, dict) or not isinstance(record.get(field), str):
+                raise InputError(f"{records_path}: record {index}: field '{field}' missing or not a string")
+    return records
 
 
 def aligned_labels(records: list[dict], records_path, labels_path) -> list[dict]:
@@ -130,19 +138,46 @@ def attach_selections(records: list[dict], labels: list[dict], labels_path) -> N
 TITLES, SELECTED = "_titles", "_selected"  # keys a global-selection record carries for calibration
 
 
-def calibrate_selection(base_dir, adapter_dir, held_out: list[dict], quantization, precision=None) -> dict:
+def calibrate_selection(backend, held_out: list[dict]) -> dict:
     """The selection threshold that best reproduces the teacher's selections on
-    records the student never trained on."""
+    records the student never trained on, from this model's own scores."""
     if not held_out:
         raise InputError("training.validation.num_records: a global-selection student needs held-out records "
                          "to choose its selection threshold (set it above 0)")
-    from .backend import HFBackend
-
-    backend = HFBackend(base_dir, adapters={"global_selection": str(adapter_dir)}, quantization=quantization,
-                        precision=precision)
     probabilities = stages.title_probabilities(backend.use("global_selection"), held_out,
                                                [r[TITLES] for r in held_out])
     return stages.best_threshold(probabilities, [r[SELECTED] for r in held_out])
+
+
+@dataclass(frozen=True)
+class HeldOutSelections:
+    """The global-selection records training held out (same split, same seed),
+    with the teacher's candidate titles and choices: what a threshold is chosen on."""
+    records_path: str
+    labels_path: str
+    num_records: int  # training.validation.num_records
+    seed: int
+
+    def load(self) -> list[dict]:
+        records = training_records(self.records_path)
+        attach_selections(records, aligned_labels(records, self.records_path, self.labels_path), self.labels_path)
+        return training.split_validation(records, self.num_records, self.seed)[1]
+
+
+def quantize_student(base_dir, adapter_dir, output_dir, ptq: dict, precision: str | None = None,
+                     held_out: HeldOutSelections | None = None) -> None:
+    """Post-training quantization of a trained adapter merged into its base. A
+    global-selection student chooses its threshold again, on the quantized
+    model's own scores of the held-out records: quantization moves them."""
+    from .quantize import merge_and_quantize
+
+    def calibrate(folder: Path) -> None:
+        from .backend import HFBackend
+
+        write_json(folder / stages.SELECTION_FILE,
+                   calibrate_selection(HFBackend(folder, precision=precision), held_out.load()))
+
+    merge_and_quantize(base_dir, adapter_dir, output_dir, ptq, precision, calibrate if held_out else None)
 
 
 def attach_soft_targets(records: list[dict], labels: list[dict], stage: str, labels_path,
@@ -229,7 +264,9 @@ def generator_window(generation: dict) -> int:
 def time_generation(refined_path, eval_path, generator_dir, generation: dict, timing: TimingSettings, cost_path,
                     backend_settings: dict | None = None) -> None:
     """The generator's latency pass, alone on the machine: the same seeded sample
-    as time_refinement, each question answered on its own after warm-up."""
+    as time_refinement, each question answered on its own after warm-up, with
+    exactly generation.max_new_tokens new tokens, so that rows differ by their
+    contexts only, not by how long their answers happen to be."""
     questions = by_id(load_jsonl(eval_path))
     refined = by_id(load_jsonl(refined_path))
     warmup, timed = measure.latency_sample([questions[i] for i in refined], timing)
@@ -237,7 +274,8 @@ def time_generation(refined_path, eval_path, generator_dir, generation: dict, ti
                            max_new_tokens=generation["max_new_tokens"])
     warmup_prompts, timed_prompts = (answer_prompts(backend, [refined[q["id"]] for q in part], questions)
                                      for part in (warmup, timed))
-    seconds = measure.time_each(lambda prompt: backend.generate([prompt], generation["max_new_tokens"], ANSWER_STOP),
+    seconds = measure.time_each(lambda prompt: backend.generate([prompt], generation["max_new_tokens"],
+                                                                fixed_length=True),
                                 warmup_prompts, timed_prompts)
     weights = backend.weights()
     write_json(cost_path, {"generator_parameters": weights["parameters"],

@@ -94,17 +94,21 @@ class VLLMBackend:
     def _prompt_ids(self, prompt: str) -> list[int]:
         return self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-self.max_input_tokens:]
 
-    def generate(self, prompts: list[str], max_new_tokens: int, stop: str | None = None) -> list[str]:
-        return self.generate_counted(prompts, max_new_tokens, stop)[0]
+    def generate(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
+                 fixed_length: bool = False) -> list[str]:
+        return self.generate_counted(prompts, max_new_tokens, stop, fixed_length)[0]
 
-    def generate_counted(self, prompts: list[str], max_new_tokens: int,
-                         stop: str | None = None) -> tuple[list[str], list[int]]:
+    def generate_counted(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
+                         fixed_length: bool = False) -> tuple[list[str], list[int]]:
         """Greedy completions (each ended at `stop` when given), and the tokens
-        each row processed (prompt and generated)."""
+        each row processed (prompt and generated). fixed_length: exactly
+        max_new_tokens each, past any stop or end-of-text (for latency)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, stop=[stop] if stop else None)
+        ending = {"ignore_eos": True, "min_tokens": max_new_tokens} if fixed_length else \
+            {"stop": [stop] if stop else None}
+        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, **ending)
         requests = [TokensPrompt(prompt_token_ids=self._prompt_ids(p)) for p in prompts]
         outputs = self.engine.generate(requests, params, lora_request=self._lora_request(), use_tqdm=False)
         texts, tokens = [], []

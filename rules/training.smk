@@ -37,16 +37,23 @@ rule train_student:
 
 rule quantize_student:
     """Post-training quantization: merge the trained LoRA adapter into the base,
-    quantize it with bitsandbytes, save and reload it."""
+    quantize it with bitsandbytes, save and reload it. A global-selection
+    student chooses its threshold again on the quantized model's own scores of
+    the records training held out."""
     input:
         model=model_dir("student"),
         adapter=lambda wc: adapter_dir(wc.stage, trained_variant(config, wc.variant)),
+        records=lambda wc: f"{RESULTS}/teacher/global_selection/train.json" if wc.stage == "global_selection" else [],
+        labels=lambda wc: teacher_labels("global_selection", "train") if wc.stage == "global_selection" else [],
     output:
         directory(f"{RESULTS}/students/{{stage}}/{{variant}}/quantized"),
     params:
         code=library_code("quantize_student"),
         ptq=lambda wc: ptq_settings(wc.variant),
         precision=config["precision"],
+        held_out_records=lambda wc: config["training"]["validation"]["num_records"]
+        if wc.stage == "global_selection" else None,
+        seed=config["seed"],
     resources:
         gpu=1,
     log:

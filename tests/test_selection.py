@@ -41,3 +41,13 @@ def test_the_threshold_reproduces_the_teacher_on_held_out_records():
 def test_nothing_is_selected_when_the_teacher_never_selects():
     best = stages.best_threshold([{"A": 0.9, "B": 0.05}], [[]])
     assert best["threshold"] > 0.9 and stages.select_titles({"A": 0.9, "B": 0.05}, best["threshold"]) == []
+
+
+def test_a_student_that_ranks_gold_below_some_distractors_still_selects():
+    """Four distractor documents (nothing to select) whose best title outscores the
+    gold titles of two answer documents: pooled F1 keeps the gold titles
+    (recall 1, precision 1/3) where a mean of per-record F1 would select nothing."""
+    probabilities = [{"Trade": 0.5}] * 4 + [{"Career": 0.4, "Legacy": 0.05}] * 2
+    gold = [[]] * 4 + [["Career"]] * 2
+    best = stages.best_threshold(probabilities, gold)
+    assert best["threshold"] == 0.4 and best["validation_f1"] == pytest.approx(0.5)
