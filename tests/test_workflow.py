@@ -59,6 +59,10 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
                 assert not (folder / "adapter").exists()
                 sizes = json.loads((folder / "quantized" / "sizes.json").read_text())
                 assert sizes["quantized_bytes"] < sizes["merged_bytes"]
+                if stage == "global_selection":  # its own threshold, from the quantized model's scores
+                    calibration = json.loads((folder / "quantized" / "selection.json").read_text())
+                    assert calibration["records"] == config["training"]["validation"]["num_records"]
+                    assert calibration["criterion"] == "micro_f1"
                 continue
             assert (folder / "adapter" / "adapter_model.safetensors").exists()
             losses = list(csv.DictReader((folder / "loss.csv").open()))
