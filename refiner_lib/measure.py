@@ -78,9 +78,29 @@ def time_each(run, warmup: list, timed: list) -> list[float]:
     return seconds
 
 
+def time_interleaved(run, warmup: dict[str, list], timed: dict[str, list]) -> dict[str, list[float]]:
+    """Seconds `run` takes on each timed item of every key (a method), one at a
+    time after the warm-up items: item i of every key in turn, the order of the
+    keys rotated by one at each i, so that no key always runs first or last and
+    a slow spell of the machine is shared instead of landing on one key."""
+    keys = list(timed)
+    for key in keys:
+        for item in warmup.get(key, []):
+            run(item)
+    seconds: dict[str, list[float]] = {key: [] for key in keys}
+    for index in range(max((len(items) for items in timed.values()), default=0)):
+        shift = index % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            if index < len(timed[key]):
+                started = time.perf_counter()
+                run(timed[key][index])
+                seconds[key].append(time.perf_counter() - started)
+    return seconds
+
+
 def timing_summary(seconds: list[float], timing: TimingSettings, question_ids: list[str]) -> dict:
     memory, kind = peak_memory_mb()
-    return {"latency_seconds": latency_summary(seconds), "peak_memory_mb": round(memory, 1),
+    return {"latency_seconds": latency_summary(seconds), "seconds": seconds, "peak_memory_mb": round(memory, 1),
             "peak_memory_kind": kind, "warmup_questions": timing.warmup_questions, "timed_questions": question_ids}
 
 

@@ -261,26 +261,45 @@ def generator_window(generation: dict) -> int:
     return generation["max_context_tokens"] + generation["prompt_allowance_tokens"]
 
 
-def time_generation(refined_path, eval_path, generator_dir, generation: dict, timing: TimingSettings, cost_path,
-                    backend_settings: dict | None = None) -> None:
-    """The generator's latency pass, alone on the machine: the same seeded sample
-    as time_refinement, each question answered on its own after warm-up, with
-    exactly generation.max_new_tokens new tokens, so that rows differ by their
-    contexts only, not by how long their answers happen to be."""
+def time_generation(refined_paths: dict, eval_path, generator_dir, generation: dict, timing: TimingSettings,
+                    cost_path, backend_settings: dict | None = None) -> None:
+    """The generator's latency pass, alone on the machine, for every method at
+    once (refined_paths: method -> its refined contexts): one generator, the same
+    seeded sample of questions, each answered on its own after warm-up, the
+    methods interleaved question by question in rotating order, so that a drift
+    of the machine's speed falls on every method alike. Each answer is exactly
+    generation.max_new_tokens tokens: rows differ by their contexts only, not by
+    how long their answers happen to be."""
     questions = by_id(load_jsonl(eval_path))
-    refined = by_id(load_jsonl(refined_path))
-    warmup, timed = measure.latency_sample([questions[i] for i in refined], timing)
+    refined = {method: by_id(load_jsonl(path)) for method, path in refined_paths.items()}
+    common = set.intersection(*(set(rows) for rows in refined.values()))
+    warmup, timed = measure.latency_sample([q for i, q in questions.items() if i in common], timing)
     backend = make_backend(backend_settings, generator_dir, batch_size=1, max_input_tokens=generator_window(generation),
                            max_new_tokens=generation["max_new_tokens"])
-    warmup_prompts, timed_prompts = (answer_prompts(backend, [refined[q["id"]] for q in part], questions)
-                                     for part in (warmup, timed))
-    seconds = measure.time_each(lambda prompt: backend.generate([prompt], generation["max_new_tokens"],
-                                                                fixed_length=True),
-                                warmup_prompts, timed_prompts)
+
+    def prompts(part: list[dict]) -> dict[str, list[str]]:
+        return {method: answer_prompts(backend, [rows[q["id"]] for q in part], questions)
+                for method, rows in refined.items()}
+
+    seconds = measure.time_interleaved(
+        lambda prompt: backend.generate([prompt], generation["max_new_tokens"], fixed_length=True),
+        prompts(warmup), prompts(timed))
     weights = backend.weights()
+    memory, memory_kind = measure.peak_memory_mb()
     write_json(cost_path, {"generator_parameters": weights["parameters"],
-                           "generator_memory_bytes": weights["memory_bytes"],
-                           **measure.timing_summary(seconds, timing, [q["id"] for q in timed])})
+                           "generator_memory_bytes": weights["memory_bytes"], "peak_memory_mb": round(memory, 1),
+                           "peak_memory_kind": memory_kind, "warmup_questions": timing.warmup_questions,
+                           "timed_questions": [q["id"] for q in timed], "order": "interleaved, rotating",
+                           "methods": {method: {"latency_seconds": measure.latency_summary(values), "seconds": values}
+                                       for method, values in seconds.items()}})
+
+
+def generator_timing(cost: dict, method: str) -> dict:
+    """One method's view of the shared generator timing file."""
+    if method not in cost.get("methods", {}):
+        raise InputError(f"generator timing: no row for method '{method}' (rerun time_generate)")
+    shared = {k: v for k, v in cost.items() if k != "methods"}
+    return {**shared, **cost["methods"][method]}
 
 
 def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_labels, output_path,
@@ -298,7 +317,8 @@ def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_l
                "refine_flops_per_query": metrics.mean([refined[r["id"]]["refine_flops"] for r in rows]),
                "generate_flops_per_query": metrics.mean([answers[r["id"]]["generate_flops"] for r in rows])}
     if refine_cost_path and generate_cost_path:
-        summary.update(report.cost_columns(read_json(refine_cost_path), read_json(generate_cost_path)))
+        summary.update(report.cost_columns(read_json(refine_cost_path),
+                                           generator_timing(read_json(generate_cost_path), method)))
     write_json(output_path, {"summary": summary, "per_question": rows})
 
 

@@ -40,6 +40,7 @@ wildcard_constraints:
     variant="|".join(VARIANTS),
     method="|".join(re.escape(m) for m in METHODS),
     model="[A-Za-z0-9_.\\-]+",
+    backend="|".join(BACKENDS),
 
 
 def model_dir(role):
@@ -98,6 +99,11 @@ def method_backend(method):
     return method.split("@")[1] if "@" in method else "hf"
 
 
+def methods_on(backend):
+    """The methods whose generator runs on `backend` (timed together)."""
+    return [m for m in METHODS if method_backend(m) == backend]
+
+
 def runs_student(method):
     return base_method(method) not in BASELINES
 
@@ -147,7 +153,10 @@ def timing_settings():
 
 def backend_settings(method):
     """The inference backend of a method and the settings it depends on."""
-    backend = method_backend(method)
+    return settings_of_backend(method_backend(method))
+
+
+def settings_of_backend(backend):
     if backend == "vllm":
         return {"kind": "vllm", **config["inference"]["vllm"]}
     return {"kind": backend, "precision": config["precision"]}

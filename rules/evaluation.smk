@@ -4,7 +4,7 @@ rule evaluate:
         refined=f"{RESULTS}/refined/{{method}}.jsonl",
         answers=f"{RESULTS}/answers/{{method}}.jsonl",
         refine_cost=rules.time_refine.output[0],
-        generate_cost=rules.time_generate.output[0],
+        generate_cost=lambda wc: f"{RESULTS}/timing/generator.{method_backend(wc.method)}.json",
         query_labels=lambda wc: teacher_labels("query_analysis", "eval") if refined_by_stages(wc.method) else [],
     output:
         f"{RESULTS}/metrics/{{method}}.json",

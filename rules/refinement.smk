@@ -1,8 +1,9 @@
 # Refinement and generation in two passes. The quality pass (refine, generate)
 # covers every eval question and may share the machine. The latency pass
-# (time_refine, time_generate) times a seeded sample one question at a time and
-# claims every core, so no other job runs beside it under the local executor;
-# the SLURM profile gives it a whole node (--exclusive).
+# (time_refine per method, time_generate per inference backend for every method
+# at once, interleaved) times a seeded sample one question at a time and claims
+# every core, so no other job runs beside it under the local executor; the
+# SLURM profile gives it a whole node (--exclusive).
 
 
 rule refine:
@@ -91,24 +92,26 @@ rule generate:
 
 
 rule time_generate:
-    """The generator's latency and peak memory, alone on the machine."""
+    """The generator's latency and peak memory, alone on the machine: one job
+    per inference backend times every method's contexts, interleaved."""
     input:
-        refined=f"{RESULTS}/refined/{{method}}.jsonl",
+        refined=lambda wc: expand(f"{RESULTS}/refined/{{method}}.jsonl", method=methods_on(wc.backend)),
         questions=f"{RESULTS}/data/eval.jsonl",
         generator=model_dir("generator"),
     output:
-        f"{RESULTS}/timing/{{method}}.generate.json",
+        f"{RESULTS}/timing/generator.{{backend}}.json",
     params:
         code=library_code("time_generate"),
+        methods=lambda wc: methods_on(wc.backend),
         generation=config["generation"],
-        backend=lambda wc: backend_settings(wc.method),
+        backend=lambda wc: settings_of_backend(wc.backend),
         timing=timing_settings(),
     resources:
         gpu=1,
     log:
-        log_path("time_generate/{method}"),
+        log_path("time_generate/{backend}"),
     benchmark:
-        benchmark_path("time_generate/{method}")
+        benchmark_path("time_generate/{backend}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES

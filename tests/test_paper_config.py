@@ -23,4 +23,4 @@ def test_paper_config_plans_the_whole_study(tmp_path):
     assert jobs == {"materialize_model": 3, "prepare_data": 1, "split_questions": 2, "build_bm25_index": 1,
                     "retrieve": 2, "query_analysis": 2, "doc_structuring": 2, "global_selection": 2,
                     "train_student": 4, "quantize_student": 4, "refine": 14, "time_refine": 14, "generate": 14,
-                    "time_generate": 14, "evaluate": 14, "summarize": 1, "plot_results": 1}
+                    "time_generate": 2, "evaluate": 14, "summarize": 1, "plot_results": 1}
