@@ -209,7 +209,7 @@ RERUNS = {
     "synthetic data seed": ({"data.synthetic.seed": 8},
                             {"prepare_data": 1, "build_bm25_index": 1, "split_questions": 2, "retrieve": 2,
                              **TEACHER_JOBS, "train_student": 4, "quantize_student": 4, **EVAL_SIDE}),
-    "DQA objective sft -> kd": ({"training.objective.query_analysis": "kd"},
+    "DQA objective kd -> sft": ({"training.objective.query_analysis": "sft"},
                                 {"train_student": 2, "quantize_student": 2, **eval_side(4)}),
     "checkpoint frequency (changes no result)": ({"training.checkpoint_every_steps": 7}, {}),
 }
