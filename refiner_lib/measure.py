@@ -68,14 +68,7 @@ def latency_sample(questions: list[dict], timing: TimingSettings) -> tuple[list[
 def time_each(run, warmup: list, timed: list) -> list[float]:
     """Seconds `run` takes on each timed item, one at a time, after running the
     warm-up items untimed (lazy initialization, caches)."""
-    for item in warmup:
-        run(item)
-    seconds = []
-    for item in timed:
-        started = time.perf_counter()
-        run(item)
-        seconds.append(time.perf_counter() - started)
-    return seconds
+    return time_interleaved(run, {"items": warmup}, {"items": timed})["items"]
 
 
 def time_interleaved(run, warmup: dict[str, list], timed: dict[str, list]) -> dict[str, list[float]]:
