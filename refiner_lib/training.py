@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint, distillation
-from .backend import load_causal_lm
+from .backend import linear4bit_modules, load_causal_lm
 from .precision import resolve as resolve_precision
 from .flops import counter as flop_counter
 from .jsonl import InputError, write_csv, write_json
@@ -100,14 +100,6 @@ def learning_rate_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _linear4bit_modules(model) -> list:
-    """The model's bitsandbytes 4-bit linear layers (none if bitsandbytes was never loaded)."""
-    import sys
-
-    bnb_nn = sys.modules.get("bitsandbytes.nn")
-    return [m for m in model.modules() if isinstance(m, bnb_nn.Linear4bit)] if bnb_nn else []
-
-
 @torch.no_grad()
 def validation_loss(model, batches: list[dict]) -> float:
     """Mean answer loss with dropout off, leaving the model ready to train on.
@@ -122,7 +114,7 @@ def validation_loss(model, batches: list[dict]) -> float:
     double-quant scales from bf16, drifting the frozen base at every validation.
     (Linear8bitLt only picks its matmul per call from `training`: no lasting state.)"""
     model.eval()
-    for module in _linear4bit_modules(model):
+    for module in linear4bit_modules(model):
         module.train()
     try:
         losses = [answer_loss(model, batch).item() for batch in batches]

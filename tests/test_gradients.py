@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from refiner_lib import models, training
+from refiner_lib import backend, models, training
 
 # emitted by torch's autograd fallback when backward goes through a kernel without a derivative
 pytestmark = pytest.mark.filterwarnings("error:.*an autograd kernel was not registered:UserWarning")
@@ -69,6 +69,16 @@ def base_dir(request):
     return request.getfixturevalue({"tiny_qwen2": "tiny_model", "smollm2_135m_shape": "smollm2_shaped"}[request.param])
 
 
+def rearm_cpu_packing(model) -> None:
+    """Give bitsandbytes back its default on this CPU (load_causal_lm turns the
+    packed inference layout off for speed), so that validation_loss itself is
+    what keeps the 4-bit layers trainable."""
+    from bitsandbytes.functional import has_avx512bf16
+
+    for layer in backend.linear4bit_modules(model):
+        layer.support_avx512bf16_for_cpu = has_avx512bf16()
+
+
 def without_gradient(model) -> list[str]:
     """Trainable parameters whose gradient is missing, non-finite or all zero."""
     return [name for name, p in model.named_parameters()
@@ -83,6 +93,7 @@ def test_every_lora_weight_gets_a_gradient_after_validation(base_dir, variant):
     batch = training.collate(encoded[:2], tokenizer.pad_token_id)
     held_out = [training.collate(encoded[2:], tokenizer.pad_token_id)]
     model = training.prepare_model(base_dir, LORA_BEHIND_BASE, VARIANTS[variant])
+    rearm_cpu_packing(model)
     model.train()
     with torch.no_grad():  # LoRA zero-inits B, which zeroes A's gradient until the first update
         for name, parameter in model.named_parameters():

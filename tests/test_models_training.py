@@ -115,3 +115,31 @@ def test_adapter_stages_switch_and_base_runs_without_one(tiny_model, tmp_path):
     record = [prompts.query_analysis_record("Why do rivers flood?")]
     assert backend.choice_records(record, ["[Local]", "[Global]"]) == base.choice_records(record, ["[Local]", "[Global]"])
     shutil.rmtree(tmp_path / "qa")
+
+
+def test_a_4bit_model_serves_through_the_dequantize_kernel_with_the_same_numbers(tiny_model):
+    """load_causal_lm keeps NF4 weights in bitsandbytes' standard layout on a CPU
+    (dequantize, then matmul) instead of its packed gemv layout: the same
+    weights and arithmetic, and a forward pass in eval mode leaves them unpacked."""
+    from bitsandbytes.functional import has_avx512bf16
+
+    from refiner_lib.backend import linear4bit_modules, load_causal_lm
+
+    ids = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 11]])
+    model = load_causal_lm(tiny_model, {**NF4, "compute_dtype": "bfloat16"}, "bfloat16").eval()
+    layers = linear4bit_modules(model)
+    assert layers and not any(layer.support_avx512bf16_for_cpu for layer in layers)
+    with torch.no_grad():
+        unpacked = model(input_ids=ids).logits.float()
+    assert not any(getattr(layer.weight.quant_state, "packing_format_for_cpu", False) for layer in layers)
+    if not has_avx512bf16():
+        pytest.skip("this CPU has no AVX512-BF16: bitsandbytes never packs here")
+    packed_model = load_causal_lm(tiny_model, {**NF4, "compute_dtype": "bfloat16"}, "bfloat16").eval()
+    for layer in linear4bit_modules(packed_model):
+        layer.support_avx512bf16_for_cpu = True
+    with torch.no_grad():
+        packed = packed_model(input_ids=ids).logits.float()
+    assert all(layer.weight.quant_state.packing_format_for_cpu for layer in linear4bit_modules(packed_model))
+    # bf16 rounding differs between the two kernels' accumulation orders, nothing else
+    assert torch.allclose(unpacked, packed, atol=0.05, rtol=0.02)
+    assert torch.equal(unpacked.argmax(-1), packed.argmax(-1))
