@@ -87,15 +87,6 @@ def synthetic_dataset(seed: int, num_articles: int, num_questions: int, min_word
     return questions, corpus, trees
 
 
-def split(questions: list[dict], num_train: int, num_eval: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """Disjoint train and eval parts of one seeded permutation: eval from its
-    front, train from its back, so each part depends on its own size only
-    (asking for more eval questions leaves the training set, and so the
-    students, as they were)."""
-    return split_part(questions, "train", num_train, num_eval, seed), \
-        split_part(questions, "eval", num_train, num_eval, seed)
-
-
 def split_part(questions: list[dict], part: str, num_train: int, num_eval: int, seed: int) -> list[dict]:
     if num_train + num_eval > len(questions):
         raise InputError(f"split asks for {num_train} train + {num_eval} eval questions, the data has {len(questions)}")
@@ -124,3 +115,15 @@ def prepare(data_config: dict) -> dict:
     else:  # the schema rejects this first; kept for library users
         raise InputError(f"data.kind: unknown kind '{kind}'")
     return {"questions": questions, "corpus": corpus, "trees": trees}
+
+
+def split_validation(records: list[dict], size: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """A fixed held-out part of a stage's training records (never trained on)."""
+    if size <= 0:
+        return records, []
+    if size >= len(records):
+        raise InputError(f"training: validation size {size} leaves no training records (have {len(records)})")
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:size])
+    return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]

@@ -62,30 +62,26 @@ def encode_target(tokenizer, labels: list[int], target: dict) -> dict:
             "distribution": torch.tensor(target["distribution"])}
 
 
-def candidate_log_likelihoods(model, prompt_ids: torch.Tensor, target: dict) -> torch.Tensor:
-    """Log-likelihood of each candidate after the prompt, in one padded batch,
-    with the output layer on the candidates' positions only."""
-    causal_lm = model.get_base_model()
-    rows = [torch.cat([prompt_ids, torch.tensor(ids)]) for ids in target["choices"]]
-    width = max(len(r) for r in rows)
-    input_ids = torch.zeros((len(rows), width), dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = row
-        attention[i, : len(row)] = 1
-    hidden = causal_lm.get_decoder()(input_ids=input_ids, attention_mask=attention).last_hidden_state
-    start = len(prompt_ids)
+def candidate_rows(prompt_ids: torch.Tensor, target: dict) -> list[torch.Tensor]:
+    """The prompt followed by each candidate answer: one row per candidate."""
+    return [torch.cat([prompt_ids, torch.tensor(ids, dtype=prompt_ids.dtype)]) for ids in target["choices"]]
+
+
+def candidate_scores(causal_lm, hidden: torch.Tensor, target: dict) -> torch.Tensor:
+    """Each candidate's log-likelihood (summed or mean per token) from the
+    decoder's hidden states of its row, with the output layer on the
+    candidate's positions only."""
+    start = target["prompt_length"]
     scores = []
-    for i, ids in enumerate(target["choices"]):
+    for row, ids in enumerate(target["choices"]):
         positions = torch.arange(start - 1, start - 1 + len(ids))  # each position predicts the next token
-        logits = causal_lm.get_output_embeddings()(hidden[i, positions]).float()
+        logits = causal_lm.get_output_embeddings()(hidden[row, positions]).float()
         token_log_probs = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids).unsqueeze(-1)).squeeze(-1)
         scores.append(token_log_probs.mean() if target["reduce"] == "mean" else token_log_probs.sum())
     return torch.stack(scores)
 
 
-def loss(model, input_ids: torch.Tensor, target: dict, temperature: float) -> torch.Tensor:
+def loss(candidate_log_likelihoods: torch.Tensor, target: dict, temperature: float) -> torch.Tensor:
     """Cross-entropy of the student's tempered distribution to the teacher's."""
-    prompt_ids = input_ids[: target["prompt_length"]]
-    student = torch.log_softmax(candidate_log_likelihoods(model, prompt_ids, target) / temperature, dim=0)
+    student = torch.log_softmax(candidate_log_likelihoods / temperature, dim=0)
     return -(target["distribution"] * student).sum()

@@ -9,11 +9,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 
 def peak_memory_mb() -> tuple[float, str]:
     """CUDA max allocated on a GPU, the process' peak RSS on the CPU."""
+    import torch
+
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
     import resource

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bm25, data, distillation, measure, metrics, prompts, report, stages, teacher, training
+from . import bm25, data, measure, metrics, prompts, report, stages, teacher
 from .answers import extract_answer
 from .jsonl import InputError, load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
 from .measure import TimingSettings
@@ -88,6 +88,8 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
     reads the teacher's scores for `stage` from labels_path (one row per record).
     A global-selection student also gets its selection threshold, chosen on the
     held-out records (the teacher's titles and selections from labels_path)."""
+    from . import training  # torch: imported by the model steps only, so light steps start fast
+
     records = training_records(records_path)
     distilled = bool(objective and objective["kind"] == "kd")
     if distilled or stage == "global_selection":
@@ -96,7 +98,7 @@ def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dic
         attach_soft_targets(records, labels, stage, labels_path, objective["temperature"])
     if stage == "global_selection":
         attach_selections(records, labels, labels_path)
-    train_records, held_out = training.split_validation(records, validation["num_records"], seed)
+    train_records, held_out = data.split_validation(records, validation["num_records"], seed)
     training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
                            held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every,
                            objective, precision)
@@ -161,7 +163,7 @@ class HeldOutSelections:
     def load(self) -> list[dict]:
         records = training_records(self.records_path)
         attach_selections(records, aligned_labels(records, self.records_path, self.labels_path), self.labels_path)
-        return training.split_validation(records, self.num_records, self.seed)[1]
+        return data.split_validation(records, self.num_records, self.seed)[1]
 
 
 def quantize_student(base_dir, adapter_dir, output_dir, ptq: dict, precision: str | None = None,
@@ -183,10 +185,13 @@ def quantize_student(base_dir, adapter_dir, output_dir, ptq: dict, precision: st
 def attach_soft_targets(records: list[dict], labels: list[dict], stage: str, labels_path,
                         temperature: float) -> None:
     """The teacher's distribution for each record, from its labels row."""
+    from .distillation import soft_target
+    from .training import SOFT_TARGET
+
     for number, (record, label) in enumerate(zip(records, labels), start=1):
-        target = distillation.soft_target(stage, label, temperature, f"{labels_path}:{number}")
+        target = soft_target(stage, label, temperature, f"{labels_path}:{number}")
         if target:
-            record[training.SOFT_TARGET] = target
+            record[SOFT_TARGET] = target
 
 
 def refiner_spec(method: str, settings: dict, files: dict) -> RefinerSpec:

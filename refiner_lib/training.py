@@ -44,15 +44,11 @@ def encode_record(tokenizer, record: dict, max_length: int) -> tuple[list[int], 
 
 def collate(batch: list[tuple], pad_id: int) -> dict:
     """Right-padded tensors of (ids, labels, ...) items; soft targets ride along."""
-    width = max(len(item[0]) for item in batch)
-    input_ids = torch.full((len(batch), width), pad_id)
-    labels = torch.full((len(batch), width), -100)
-    attention = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (ids, labs, *_) in enumerate(batch):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
+    input_ids, attention = right_padded([torch.tensor(item[0]) for item in batch], pad_id)
+    labels = torch.full_like(input_ids, -100)
+    for row, (_, labs, *_) in enumerate(batch):
         labels[row, : len(labs)] = torch.tensor(labs)
-        attention[row, : len(ids)] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention,
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention, "pad_id": pad_id,
             "soft_targets": [item[2] if len(item) > 2 else None for item in batch]}
 
 
@@ -68,14 +64,19 @@ def prepare_model(base_dir: str | Path, lora: dict, quantization: dict | None, p
 
 
 def answer_loss(model, batch: dict) -> torch.Tensor:
-    """Causal-LM loss over the answer tokens, computing the output layer on those
-    positions only: with a 49k vocabulary the full logits cost about a fifth of
-    a small model's step, and the prompt's logits are never used."""
+    """Causal-LM loss over the answer tokens."""
     causal_lm = model.get_base_model()
     hidden = causal_lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    targets = batch["labels"][:, 1:]
+    return answer_loss_from_hidden(causal_lm, hidden, batch["labels"])
+
+
+def answer_loss_from_hidden(causal_lm, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The answer loss with the output layer computed on the answer positions
+    only: with a 49k vocabulary the full logits cost about a fifth of a small
+    model's step, and the prompt's logits are never used."""
+    targets = labels[:, 1:]
     keep = targets != -100
-    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep])
+    logits = causal_lm.get_output_embeddings()(hidden[:, : targets.shape[1]][keep])
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
 
 
@@ -83,15 +84,39 @@ def training_loss(model, batch: dict, objective: dict | None) -> torch.Tensor:
     """SFT: the answer loss. KD: (1 - w) x answer loss + w x T^2 x the mean
     distillation term over the batch (KL to the teacher's Local/Global
     probabilities for DQA, ListNet over the teacher's section scores for ADR)."""
-    loss = answer_loss(model, batch)
-    if not objective or objective.get("kind") != "kd":
-        return loss
-    terms = [distillation.loss(model, batch["input_ids"][row], target, objective["temperature"])
-             for row, target in enumerate(batch["soft_targets"]) if target]
-    if not terms:
-        return loss
+    targets = [(row, t) for row, t in enumerate(batch["soft_targets"]) if t] if objective and \
+        objective.get("kind") == "kd" else []
+    if not targets:
+        return answer_loss(model, batch)
+    # The answer rows and every record's candidate rows go through the decoder
+    # in one pass: rows this short cost mostly per-layer overhead, so three
+    # passes per step took about three times as long as one.
+    candidates = [distillation.candidate_rows(batch["input_ids"][row][: t["prompt_length"]], t) for row, t in targets]
+    rows = [ids[mask.bool()] for ids, mask in zip(batch["input_ids"], batch["attention_mask"])]
+    rows += [row for group in candidates for row in group]
+    input_ids, attention = right_padded(rows, batch["pad_id"])
+    causal_lm = model.get_base_model()
+    hidden = causal_lm.get_decoder()(input_ids=input_ids, attention_mask=attention).last_hidden_state
+    answers = len(batch["input_ids"])
+    loss = answer_loss_from_hidden(causal_lm, hidden[:answers], batch["labels"])
+    terms, offset = [], answers
+    for (_, target), group in zip(targets, candidates):
+        scores = distillation.candidate_scores(causal_lm, hidden[offset: offset + len(group)], target)
+        terms.append(distillation.loss(scores, target, objective["temperature"]))
+        offset += len(group)
     weight = objective["weight"]
     return (1 - weight) * loss + weight * objective["temperature"] ** 2 * torch.stack(terms).mean()
+
+
+def right_padded(rows: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of token ids as one right-padded tensor and its attention mask."""
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = row
+        attention[i, : len(row)] = 1
+    return input_ids, attention
 
 
 def learning_rate_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -121,18 +146,6 @@ def validation_loss(model, batches: list[dict]) -> float:
     finally:
         model.train()
     return sum(losses) / len(losses)
-
-
-def split_validation(records: list[dict], size: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """A fixed held-out part of the teacher's records (never trained on)."""
-    if size <= 0:
-        return records, []
-    if size >= len(records):
-        raise InputError(f"training: validation size {size} leaves no training records (have {len(records)})")
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    held = set(order[:size])
-    return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
 
 
 SOFT_TARGET = "_soft_target"  # key of a record's teacher distribution, when distilling

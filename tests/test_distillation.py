@@ -74,3 +74,33 @@ def test_listnet_lowers_the_adr_ranking_loss(tiny_model, tmp_path, synthetic_dat
     target = record[training.SOFT_TARGET]["distribution"]
     entropy = -sum(p * math.log(p) for p in target)  # the cross-entropy's floor: KL = loss - entropy
     assert losses[-1] - entropy < (losses[0] - entropy) / 2, (losses, entropy)
+
+
+def test_the_one_pass_kd_loss_equals_separate_passes(tiny_model):
+    """training_loss runs the answer rows and every candidate row through the
+    decoder together; the loss must equal the answer loss and each record's
+    candidates scored in passes of their own."""
+    import torch
+
+    from refiner_lib import models
+
+    tokenizer = models.load_tokenizer(tiny_model)
+    records = []
+    for question, label in [("Who founded the Varn Guild?", "Local"), ("Why do rivers flood in spring?", "Global")]:
+        record = prompts.query_analysis_record(question, label)
+        record[training.SOFT_TARGET] = distillation.soft_target("query_analysis", {"probabilities": TEACHER}, 2.0, "x")
+        records.append(record)
+    batch = training.collate(training.encode_all(tokenizer, records, 256), tokenizer.pad_token_id)
+    model = training.prepare_model(tiny_model, LORA, None).eval()
+    objective = {"kind": "kd", "temperature": 2.0, "weight": 0.5}
+    with torch.no_grad():
+        together = training.training_loss(model, batch, objective)
+        causal_lm = model.get_base_model()
+        terms = []
+        for row, target in enumerate(batch["soft_targets"]):
+            ids, mask = training.right_padded(
+                distillation.candidate_rows(batch["input_ids"][row][: target["prompt_length"]], target), 0)
+            hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+            terms.append(distillation.loss(distillation.candidate_scores(causal_lm, hidden, target), target, 2.0))
+        apart = 0.5 * training.answer_loss(model, batch) + 0.5 * 4.0 * torch.stack(terms).mean()
+    assert together.item() == pytest.approx(apart.item(), rel=1e-4)

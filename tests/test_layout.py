@@ -35,3 +35,22 @@ def test_every_rule_has_log_benchmark_and_env():
 def test_library_does_not_import_snakemake():
     for module in (ROOT / "refiner_lib").glob("*.py"):
         assert not re.search(r"^\s*(import|from)\s+snakemake", module.read_text(), re.M), module.name
+
+
+# rules that run no model: their scripts must start without torch (1.7 s per job)
+LIGHT_SCRIPTS = ["prepare_data", "split_questions", "build_bm25_index", "retrieve", "teacher_query_analysis",
+                 "teacher_doc_structuring", "teacher_global_selection", "evaluate", "summarize", "plot_results"]
+
+
+def test_light_steps_do_not_import_torch():
+    import subprocess
+    import sys
+
+    for script in LIGHT_SCRIPTS:
+        source = (ROOT / "workflow_scripts" / f"{script}.py").read_text()
+        imports = "\n".join(line for line in source.splitlines() if re.match(r"(from|import) refiner_lib", line))
+        assert imports, script
+        probe = f"import sys\n{imports}\nfrom refiner_lib.runtime import setup\nsetup(None, 1)\n" \
+                "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+        loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+        assert loaded.stdout.strip() == "[]", f"{script}.py imports {loaded.stdout.strip()}"
