@@ -8,20 +8,28 @@ from refiner_lib import stages
 from refiner_lib.backend import HFBackend
 
 
-def test_cached_continuation_scores_equal_full_forward_passes(tiny_model):
+def test_cached_batched_continuation_scores_equal_full_forward_passes(tiny_model):
+    """Prompts of different lengths scored in one left-padded batch, their
+    continuations on the shared cache: each score equals a full forward pass
+    of that prompt and continuation alone."""
     backend = HFBackend(tiny_model)
-    prompt = backend.prompt([{"role": "user", "content": "Which section tells where the Kelvin Works is based?"}])
-    continuations = ["[]", stages.title_candidate("Operations"), stages.title_candidate("Early life"), "['abstract"]
-    cached = backend.continuation_log_likelihoods(prompt, continuations)
+    prompts = [backend.prompt([{"role": "user", "content": text}]) for text in
+               ["Which section tells where the Kelvin Works is based?", "Early life?",
+                "Which part of this long article on the river trade of the northern valleys names its founder?"]]
+    continuations = [["[]", stages.title_candidate("Operations"), stages.title_candidate("Early life"), "['abstract"],
+                     ["[]", stages.title_candidate("Career")],
+                     [stages.title_candidate("History of the guild"), "[]", "['abstract"]]
+    cached = backend.continuation_log_likelihoods(prompts, continuations)
     tokenizer = backend.tokenizer
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    for text, score in zip(continuations, cached):
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            logits = backend.model(input_ids=torch.tensor([prompt_ids + ids])).logits[0].float()
-        log_probs = torch.log_softmax(logits, -1)
-        expected = sum(float(log_probs[len(prompt_ids) - 1 + i, token]) for i, token in enumerate(ids))
-        assert score == pytest.approx(expected, abs=1e-4), text
+    for prompt, texts, scores in zip(prompts, continuations, cached):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        for text, score in zip(texts, scores):
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logits = backend.model(input_ids=torch.tensor([prompt_ids + ids])).logits[0].float()
+            log_probs = torch.log_softmax(logits, -1)
+            expected = sum(float(log_probs[len(prompt_ids) - 1 + i, token]) for i, token in enumerate(ids))
+            assert score == pytest.approx(expected, abs=1e-4), text
 
 
 def test_title_candidates_follow_the_teachers_answer_format():
