@@ -162,11 +162,18 @@ def settings_of_backend(backend):
     return {"kind": backend, "precision": config["precision"]}
 
 
-def teacher_settings():
-    """The teacher block, and for an LLM teacher the precision it runs in."""
-    if config["teacher"]["kind"] == "llm":
-        return {**config["teacher"], "precision": config["precision"]}
-    return config["teacher"]
+def teacher_settings(stage):
+    """What a stage's teacher job reads. The oracle reads the annotations (query
+    analysis also its confidence); an LLM teacher its model settings, this
+    stage's adapter and, where it generates, this stage's token limit."""
+    teacher = config["teacher"]
+    if teacher["kind"] != "llm":
+        confidence = {"oracle_confidence": teacher["oracle_confidence"]} if stage == "query_analysis" else {}
+        return {"kind": teacher["kind"], **confidence}
+    limits = {stage: teacher["max_new_tokens"][stage]} if stage in teacher["max_new_tokens"] else {}
+    return {"kind": "llm", "adapters": {stage: teacher["adapters"][stage]}, "batch_size": teacher["batch_size"],
+            "max_input_tokens": teacher["max_input_tokens"], "max_new_tokens": limits,
+            "precision": config["precision"]}
 
 
 def refine_params(wildcards):

@@ -12,7 +12,7 @@ rule query_analysis:
         labels=teacher_labels("query_analysis", "{split}"),
     params:
         code=library_code("teacher_query_analysis"),
-        teacher=teacher_settings(),
+        teacher=teacher_settings("query_analysis"),
     resources:
         gpu=TEACHER_GPUS,
     log:
@@ -39,7 +39,7 @@ rule doc_structuring:
         labels=teacher_labels("doc_structuring", "{split}"),
     params:
         code=library_code("teacher_doc_structuring"),
-        teacher=teacher_settings(),
+        teacher=teacher_settings("doc_structuring"),
     resources:
         gpu=TEACHER_GPUS,
     log:
@@ -65,7 +65,7 @@ rule global_selection:
         labels=teacher_labels("global_selection", "{split}"),
     params:
         code=library_code("teacher_global_selection"),
-        teacher=teacher_settings(),
+        teacher=teacher_settings("global_selection"),
     resources:
         gpu=TEACHER_GPUS,
     log:

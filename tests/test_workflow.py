@@ -212,6 +212,11 @@ RERUNS = {
     "DQA objective kd -> sft": ({"training.objective.query_analysis": "sft"},
                                 {"train_student": 2, "quantize_student": 2, **eval_side(4)}),
     "checkpoint frequency (changes no result)": ({"training.checkpoint_every_steps": 7}, {}),
+    # the oracle reads none of the LLM teacher's settings; only query analysis reads its confidence
+    "LLM teacher batch size (the oracle reads none)": ({"teacher.batch_size": 2, "teacher.max_input_tokens": 512,
+                                                        "teacher.max_new_tokens.global_selection": 8}, {}),
+    "oracle confidence": ({"teacher.oracle_confidence": 0.9},
+                          {"query_analysis": 2, "train_student": 2, "quantize_student": 2, **eval_side(7)}),
 }
 
 
