@@ -53,6 +53,11 @@ def teacher_backend(teacher_config: dict, model_dir):
                      max_input_tokens=teacher_config["max_input_tokens"], precision=teacher_config.get("precision"))
 
 
+def generation_limit(teacher_config: dict, stage: str) -> int | None:
+    """An LLM teacher's token limit for `stage`; the oracle generates nothing."""
+    return teacher_config["max_new_tokens"][stage] if teacher_config["kind"] == "llm" else None
+
+
 def teacher_query_analysis(teacher_config, questions_path, model_dir, records_path, labels_path) -> None:
     records, labels = teacher.query_analysis(teacher_config["kind"], load_jsonl(questions_path),
                                              teacher_backend(teacher_config, model_dir),
@@ -66,7 +71,7 @@ def teacher_doc_structuring(teacher_config, questions_path, retrieval_path, corp
     doc_ids = teacher.documents_of(load_jsonl(questions_path), retrieval_map(retrieval_path))
     records, trees = teacher.doc_structuring(
         teacher_config["kind"], doc_ids, by_id(load_jsonl(corpus_path)), by_id(load_jsonl(trees_path)),
-        teacher_backend(teacher_config, model_dir), teacher_config["max_new_tokens"]["doc_structuring"])
+        teacher_backend(teacher_config, model_dir), generation_limit(teacher_config, "doc_structuring"))
     write_json(records_path, records)
     write_jsonl(labels_path, trees)
 
@@ -76,7 +81,7 @@ def teacher_global_selection(teacher_config, questions_path, retrieval_path, str
     records, labels = teacher.global_selection(
         teacher_config["kind"], load_jsonl(questions_path), retrieval_map(retrieval_path),
         by_id(load_jsonl(structure_path)), teacher_backend(teacher_config, model_dir),
-        teacher_config["max_new_tokens"]["global_selection"])
+        generation_limit(teacher_config, "global_selection"))
     write_json(records_path, records)
     write_jsonl(labels_path, labels)
 

@@ -21,7 +21,7 @@ def documents_of(questions: list[dict], retrieval: dict[str, list[str]]) -> list
 
 
 def doc_structuring(kind: str, doc_ids: list[str], corpus_by_id: dict[str, dict], trees_by_id: dict[str, dict],
-                    backend=None, max_new_tokens: int = 512) -> tuple[list[dict], list[dict]]:
+                    backend=None, max_new_tokens: int | None = None) -> tuple[list[dict], list[dict]]:
     if kind == "oracle":
         trees = stages.oracle_trees(doc_ids, trees_by_id)
     else:
@@ -32,7 +32,7 @@ def doc_structuring(kind: str, doc_ids: list[str], corpus_by_id: dict[str, dict]
 
 
 def global_selection(kind: str, questions: list[dict], retrieval: dict[str, list[str]], trees: dict[str, dict],
-                     backend=None, max_new_tokens: int = 48) -> tuple[list[dict], list[dict]]:
+                     backend=None, max_new_tokens: int | None = None) -> tuple[list[dict], list[dict]]:
     if kind == "oracle":
         results = stages.oracle_selection(questions, retrieval, trees)
     else:
