@@ -56,7 +56,7 @@ def linear4bit_modules(model) -> list:
     return [m for m in model.modules() if isinstance(m, bnb_nn.Linear4bit)] if bnb_nn else []
 
 
-def unpacked_4bit_on_cpu(model) -> int:
+def unpacked_4bit_on_cpu(model) -> None:
     """Keep 4-bit weights in bitsandbytes' standard layout on a CPU: dequantize
     per layer, then a bf16/fp32 matmul (its path on CPUs without AVX512-BF16).
     On AVX512-BF16 CPUs bitsandbytes (0.50) otherwise repacks them, at the first
@@ -64,11 +64,9 @@ def unpacked_4bit_on_cpu(model) -> int:
     time: on a 400-token prompt it ran SmolLM2-135M NF4 3.5x slower than the
     dequantize path (15.4 s against 4.4 s for 8 prompts, one thread), and
     refinement scores prompts. The weights and the NF4 arithmetic are the same;
-    only the kernel differs. Returns the number of layers set."""
-    layers = linear4bit_modules(model)
-    for layer in layers:
+    only the kernel differs."""
+    for layer in linear4bit_modules(model):
         layer.support_avx512bf16_for_cpu = False
-    return len(layers)
 
 
 def adapter_location(path: str) -> str:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 def peak_memory_mb() -> tuple[float, str]:
     """CUDA max allocated on a GPU, the process' peak RSS on the CPU."""
     import torch

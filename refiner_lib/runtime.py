@@ -19,6 +19,7 @@ def setup(log_path: str | None, threads: int = 1):
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # torch sizes its thread pool from this when a model step imports it; a
     # light step never imports torch (1.7 s saved per job)
-    os.environ["OMP_NUM_THREADS"] = str(max(1, int(threads)))
+    threads = max(1, int(threads))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(max(1, int(threads)))
+        sys.modules["torch"].set_num_threads(threads)

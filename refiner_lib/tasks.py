@@ -61,7 +61,7 @@ def generation_limit(teacher_config: dict, stage: str) -> int | None:
 def teacher_query_analysis(teacher_config, questions_path, model_dir, records_path, labels_path) -> None:
     records, labels = teacher.query_analysis(teacher_config["kind"], load_jsonl(questions_path),
                                              teacher_backend(teacher_config, model_dir),
-                                             teacher_config.get("oracle_confidence", 1.0))  # oracle only
+                                             teacher_config.get("oracle_confidence", 1.0))
     write_json(records_path, records)
     write_jsonl(labels_path, labels)
 
