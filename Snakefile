@@ -1,15 +1,24 @@
 # longrefiner-quant: distill LongRefiner's refinement stages into small LoRA /
 # QLoRA students and measure what each training paradigm costs and keeps.
 # Run: snakemake --cores 2  (see README.md)
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from refiner_lib import config as config_checks
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# A config given with --configfile replaces config.yaml instead of being merged
+# into it: a user's file naming only `lora` must not inherit the other variants.
+# (--config KEY=VALUE still edits single keys of whichever file is used.)
+if not workflow.overwrite_configfiles:
+    config_checks.check_yaml("config.yaml")  # snakemake's own YAML error names no line
+
+    configfile: "config.yaml"
 
 
-validate(config, "schemas/config.schema.yaml", set_default=True)
+# the schema (with its defaults), then what a schema cannot say: roles name models
+config_checks.validate(config, ", ".join(map(str, workflow.configfiles)) or "--config")
 
 
 report: "report/workflow.rst"

@@ -23,10 +23,47 @@ def validate(config: dict, source: str = "config") -> dict:
     validator = extend_with_default(validator_class)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        error = errors[0]
+        error = jsonschema.exceptions.best_match([errors[0]])  # descends into the branch that failed
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ConfigError(f"{source}: key '{key}': {error.message}")
+    check_references(config, source)
     return config
+
+
+# methods that train nothing: the whole retrieved text, and refinement's ablations (refiner.py)
+BASELINES = ("full", "local_only", "selection_only", "teacher")
+
+
+def check_references(config: dict, source: str) -> None:
+    """What the schema cannot say: each role names a model of `models`, and no
+    variant takes a baseline's name."""
+    for role, model in config["roles"].items():
+        if model not in config["models"]:
+            raise ConfigError(f"{source}: key 'roles.{role}': model '{model}' is not in 'models' "
+                              f"(it has {', '.join(config['models'])})")
+    clashes = sorted(set(BASELINES) & set(config["training"]["variants"]))
+    if clashes:
+        raise ConfigError(f"{source}: key 'training.variants': {', '.join(clashes)} is the name of a baseline")
+
+
+def check_yaml(path: str | Path) -> None:
+    """Parse a YAML file only to name the line and column of a syntax error."""
+    read_yaml(Path(path))
+
+
+def read_yaml(path: Path):
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as error:
+        line = error.object[:error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02x})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        place = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}{place}: malformed YAML ({problem})") from None
 
 
 def extend_with_default(validator_class):
@@ -47,10 +84,7 @@ def extend_with_default(validator_class):
 
 def load(path: str | Path) -> dict:
     path = Path(path)
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: malformed YAML ({error})") from None
+    config = read_yaml(path)
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return validate(config, str(path))

@@ -7,12 +7,15 @@ Trees: the true structure of each document where the source knows it.
 """
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
 from . import synthetic
 from .jsonl import InputError, check_unique, read_jsonl, require, require_text
 from .structure import flat_tree
+
+LOG = logging.getLogger(__name__)
 
 
 def load_corpus(path: str | Path) -> list[dict]:
@@ -38,8 +41,10 @@ def load_flashrag_questions(path: str | Path) -> list[dict]:
     for line, record in read_jsonl(path):
         where = f"{path}:{line}"
         answers = require(record, "golden_answers", list, where)
-        if not answers or not all(isinstance(a, str) and a.strip() for a in answers):
+        if not answers or not all(isinstance(a, str) for a in answers):
             raise InputError(f"{where}: field 'golden_answers' must be a non-empty list of non-empty strings")
+        for number, answer in enumerate(answers):
+            require_text({"golden_answers": answer}, "golden_answers", f"{where}: item {number}")
         questions.append({"id": str(require(record, "id", (str, int), where)),
                           "question": require_text(record, "question", where), "golden_answers": answers,
                           "label": None, "type": None, "supporting": [], "_where": where})
@@ -48,7 +53,10 @@ def load_flashrag_questions(path: str | Path) -> list[dict]:
 
 
 def load_hotpotqa(path: str | Path, corpus: list[dict]) -> list[dict]:
-    """HF `hotpot_qa` layout; supporting titles are mapped to corpus ids by title."""
+    """HF `hotpot_qa` layout; supporting titles are mapped to corpus ids by title.
+    A title the corpus lacks is kept in the question's `supporting_missing` and
+    counted in the log; if no title at all is found, the corpus is the wrong one
+    and this is an error (the oracle would label every selection empty)."""
     title_to_id = {d["contents"].split("\n", 1)[0].strip(): d["id"] for d in corpus}
     questions = []
     for line, record in read_jsonl(path):
@@ -56,15 +64,29 @@ def load_hotpotqa(path: str | Path, corpus: list[dict]) -> list[dict]:
         answer = require_text(record, "answer", where)
         facts = require(record, "supporting_facts", dict, where)
         titles = require(facts, "title", list, f"{where}: supporting_facts")
-        supporting = []
-        for title in dict.fromkeys(titles):
-            if title in title_to_id:
-                supporting.append({"doc_id": title_to_id[title], "title": title, "path": []})
+        if not all(isinstance(title, str) for title in titles):
+            raise InputError(f"{where}: field 'supporting_facts.title' must be a list of strings")
+        unique = list(dict.fromkeys(titles))
+        supporting = [{"doc_id": title_to_id[t], "title": t, "path": []} for t in unique if t in title_to_id]
         questions.append({"id": str(require(record, "id", str, where)), "question": require_text(record, "question", where),
                           "golden_answers": [answer], "label": "Local", "type": record.get("type"),
-                          "supporting": supporting, "_where": where})
+                          "supporting": supporting, "supporting_missing": [t for t in unique if t not in title_to_id],
+                          "_where": where})
     check_unique(((q["id"], q["_where"]) for q in questions), path)
+    report_missing_titles(questions, path)
     return strip_where(questions)
+
+
+def report_missing_titles(questions: list[dict], path) -> None:
+    missing = [(q["_where"], title) for q in questions for title in q["supporting_missing"]]
+    if not missing:
+        return
+    total = len(missing) + sum(len(q["supporting"]) for q in questions)
+    if len(missing) == total:
+        raise InputError(f"{path}: none of the {total} supporting titles is a document title of the corpus "
+                         f"(first: '{missing[0][1]}' at {missing[0][0]}); is data.hotpotqa.corpus the right corpus?")
+    LOG.warning("%s: %d of %d supporting titles are not in the corpus, kept in each question's "
+                "'supporting_missing' (first: '%s' at %s)", path, len(missing), total, missing[0][1], missing[0][0])
 
 
 def strip_where(records: list[dict]) -> list[dict]:

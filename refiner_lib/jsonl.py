@@ -21,21 +21,46 @@ class InputError(ValueError):
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line_number, record) for every non-blank line of a JSONL file."""
+    """Yield (line_number, record) for every non-blank line of a JSONL file.
+    A UTF-8 byte-order mark is allowed at the start; any other byte that is not
+    UTF-8 is an error naming its line and column."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = decode_line(raw, line_number, path)
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path}:{line_number}: malformed JSON ({error.msg} at column {error.colno})") from None
+            record = parse_json(line.rstrip("\r\n"), f"{path}:{line_number}")
             if not isinstance(record, dict):
                 raise InputError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
             yield line_number, record
+
+
+def decode_line(raw: bytes, line_number: int, path: Path) -> str:
+    try:
+        return raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        column = len(raw[:error.start].decode("utf-8", errors="replace")) + 1
+        raise InputError(f"{path}:{line_number}: not UTF-8 text (byte 0x{raw[error.start]:02x} at column {column}); "
+                         "save the file as UTF-8") from None
+
+
+def json_problem(error: json.JSONDecodeError) -> str:
+    """'Unterminated string at column 5': json's own messages may end in 'at'."""
+    message = error.msg.removesuffix(" at").removesuffix(" starting")
+    return f"{message} at column {error.colno}"
+
+
+def parse_json(text: str, where: str) -> Any:
+    """json.loads with errors naming `where` (file:line) and the column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{where}: malformed JSON ({json_problem(error)})") from None
+    except RecursionError:
+        raise InputError(f"{where}: malformed JSON: nested too deeply") from None
 
 
 def require(record: dict, field: str, kind: type | tuple, where: str) -> Any:
@@ -43,7 +68,8 @@ def require(record: dict, field: str, kind: type | tuple, where: str) -> Any:
     if field not in record:
         raise InputError(f"{where}: missing field '{field}'")
     value = record[field]
-    if not isinstance(value, kind):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds):  # JSON true is no id
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise InputError(f"{where}: field '{field}' must be {names}, got {type(value).__name__}")
     return value
@@ -54,6 +80,10 @@ def require_text(record: dict, field: str, where: str) -> str:
     value = require(record, field, str, where)
     if not value.strip():
         raise InputError(f"{where}: field '{field}' is empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone \\ud800-style escape: no output file could hold it
+        raise InputError(f"{where}: field '{field}' holds an unpaired surrogate escape") from None
     return value
 
 
@@ -70,10 +100,20 @@ def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    raw = path.read_bytes()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line_number = raw.count(b"\n", 0, error.start) + 1
+        start, end = raw.rfind(b"\n", 0, error.start) + 1, raw.find(b"\n", error.start)
+        decode_line(raw[start:end if end >= 0 else len(raw)], line_number, path)  # raises, naming the line
+        raise
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(f"{path}:{error.lineno}: malformed JSON ({error.msg})") from None
+        raise InputError(f"{path}:{error.lineno}: malformed JSON ({json_problem(error)})") from None
+    except RecursionError:
+        raise InputError(f"{path}: malformed JSON: nested too deeply") from None
 
 
 def current_umask() -> int:

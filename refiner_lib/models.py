@@ -131,8 +131,8 @@ def materialize(source: str, output: str | Path, sha256: str | None = None, trus
             copy_from_hub(source[len("hf:"):], staging, trust_remote_code)
         else:
             copy_local(Path(source), staging, trust_remote_code)
-        check_folder(staging, source)
         (staging / TRUST_FILE).write_text(f'{{"trust_remote_code": {str(trust_remote_code).lower()}}}\n')
+        check_folder(staging, source, trust_remote_code)
         if output.exists():
             shutil.rmtree(output)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -158,20 +158,109 @@ def copy_from_hub(repo_id: str, staging: Path, trust_remote_code: bool = False) 
 def copy_local(folder: Path, staging: Path, trust_remote_code: bool = False) -> None:
     from transformers import AutoTokenizer
 
+    if not folder.is_dir():
+        raise ModelSourceError(f"model source '{folder}': no such folder")
     if not (folder / "config.json").exists():
         raise ModelSourceError(f"model source '{folder}': not a Hugging Face folder (no config.json)")
     if not list(folder.glob("*.safetensors")):
         raise ModelSourceError(f"model source '{folder}': no .safetensors weights (pickled weights are not loaded)")
     shutil.copytree(folder, staging)
-    save_tokenizer(AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code), staging)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise ModelSourceError(f"model source '{folder}': its tokenizer does not load ({error})") from None
+    save_tokenizer(tokenizer, staging)
 
 
-def check_folder(folder: Path, source: str) -> None:
+def check_folder(folder: Path, source: str, trust_remote_code: bool = False) -> None:
+    """Fail now, naming the source, on a folder a later job could not load."""
     for required in ("config.json", "tokenizer_config.json"):
         if not (folder / required).exists():
-            raise ModelSourceError(f"materialized '{source}' lacks {required}")
+            raise ModelSourceError(f"model source '{source}' lacks {required}")
     if not list(folder.glob("*.safetensors")):
-        raise ModelSourceError(f"materialized '{source}' has no safetensors weights")
+        raise ModelSourceError(f"model source '{source}' has no safetensors weights")
+    check_weights(folder, source, trust_remote_code)
+    check_tokenizer(folder, source)
+
+
+def safetensors_shapes(folder: Path, source: str) -> dict[str, tuple]:
+    """Every tensor's shape, from the headers (which safetensors checks against
+    the file's size, so a truncated file fails here)."""
+    from safetensors import SafetensorError, safe_open
+
+    shapes = {}
+    for file in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), "pt") as handle:
+                for name in handle.keys():
+                    shapes[name] = tuple(handle.get_slice(name).get_shape())
+        except (SafetensorError, OSError) as error:
+            raise ModelSourceError(f"model source '{source}': {file.name} is not a readable safetensors file "
+                                   f"({error})") from None
+    return shapes
+
+
+def check_weights(folder: Path, source: str, trust_remote_code: bool) -> None:
+    """The weights' names and shapes against the architecture config.json
+    describes, built without memory on the meta device."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    shapes = safetensors_shapes(folder, source)
+    try:
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise ModelSourceError(f"model source '{source}': config.json does not load ({error})") from None
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    tied = {name for name, _ in model.named_parameters(remove_duplicate=False)} - {
+        name for name, _ in model.named_parameters()}  # a tied output layer has no tensor of its own
+    prefix = f"{model.base_model_prefix}."
+    problems = []
+    for name, tensor in model.state_dict().items():
+        found = shapes.get(name, shapes.get(name.removeprefix(prefix)))
+        if found is None and name not in tied:
+            problems.append(f"{name} is missing")
+        elif found is not None and found != tuple(tensor.shape):
+            problems.append(f"{name} has shape {list(found)}, the config needs {list(tensor.shape)}")
+    if problems:
+        raise ModelSourceError(f"model source '{source}': its weights do not fit its config.json "
+                               f"({len(problems)} problems; first: {'; '.join(problems[:3])})")
+
+
+ROUND_TRIP_TEXT = "Which river flows through Paris? The Seine, 777 km long."
+
+
+def check_tokenizer(folder: Path, source: str) -> None:
+    """The tokenizer loads, gives a string back unchanged, and renders a chat."""
+    try:
+        tokenizer = load_tokenizer(folder)
+        ids = tokenizer(ROUND_TRIP_TEXT, add_special_tokens=False)["input_ids"]
+        back = tokenizer.decode(ids, skip_special_tokens=True)
+        chat = tokenizer.apply_chat_template([{"role": "user", "content": ROUND_TRIP_TEXT}], tokenize=False,
+                                             add_generation_prompt=True)
+    except Exception as error:  # tokenizers fail with many types (OSError, ValueError, Jinja's, Rust's)
+        raise ModelSourceError(f"model source '{source}': its tokenizer does not load or render a chat "
+                               f"({type(error).__name__}: {error})") from None
+    if back.strip() != ROUND_TRIP_TEXT:
+        raise ModelSourceError(f"model source '{source}': its tokenizer does not give text back "
+                               f"('{ROUND_TRIP_TEXT}' came back as '{back}')")
+    if ROUND_TRIP_TEXT not in chat:
+        raise ModelSourceError(f"model source '{source}': its chat template drops the message")
+
+
+def source_state(source: str) -> list | str:
+    """What decides a materialized folder, for the rule's params: a local
+    folder's files (name, size, modification time), so that an edited source is
+    materialized again; Hub and PyPI sources are their names (the wheel is
+    pinned by its sha256)."""
+    if source.startswith(("hf:", "pypi:")):
+        return source
+    folder = Path(source)
+    if not folder.is_dir():
+        return source  # the materialize job reports it
+    return [[str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns]
+            for path in sorted(folder.rglob("*")) if path.is_file()]
 
 
 def load_tokenizer(folder: str | Path):

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import measure, refine, stages
+from .config import BASELINES
 from .jsonl import InputError, load_jsonl, read_json
 
-BASELINES = ("full", "local_only", "selection_only", "teacher")
 # DQA probabilities that switch global selection off (alpha = 0) or fully on (alpha = 1)
 LOCAL_ONLY = {"Local": 1.0, "Global": 0.0}
 SELECTION_ONLY = {"Local": 0.0, "Global": 1.0}

@@ -1,7 +1,8 @@
 # Helpers shared by the rules: result paths, the variants, and per-rule inputs.
 import re
 
-from refiner_lib.config import trained_variant
+from refiner_lib.config import BASELINES, trained_variant
+from refiner_lib.models import source_state
 from refiner_lib.provenance import script_code_hash
 
 RESULTS = config.get("results", "results")
@@ -10,11 +11,8 @@ VARIANTS = list(config["training"]["variants"])
 # transformers; with `vllm` in inference.backends, `METHOD@vllm` repeats each one
 # vLLM can serve (a QLoRA adapter there runs on the 16-bit base; no PTQ variant).
 BACKENDS = list(config["inference"]["backends"])
-# baselines and ablations run no refiner model (refiner_lib.refiner.BASELINES)
-BASELINES = ["full", "local_only", "selection_only", "teacher"]
-if set(BASELINES) & set(VARIANTS):
-    raise ValueError(f"training.variants: {sorted(set(BASELINES) & set(VARIANTS))} is the name of a baseline")
-HF_METHODS = BASELINES + VARIANTS
+# baselines and ablations run no refiner model (refiner_lib.config.BASELINES)
+HF_METHODS = list(BASELINES) + VARIANTS
 
 
 def ptq_settings(variant):

@@ -6,6 +6,8 @@ rule materialize_model:
     params:
         code=library_code("materialize_model"),
         source=lambda wc: config["models"][wc.model]["source"],
+        # a local folder's file names, sizes and times: an edited source is materialized again
+        source_state=lambda wc: source_state(config["models"][wc.model]["source"]),
         sha256=lambda wc: config["models"][wc.model].get("sha256"),
         trust_remote_code=lambda wc: config["models"][wc.model]["trust_remote_code"],
     log:

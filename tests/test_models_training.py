@@ -40,8 +40,11 @@ def test_unreachable_sources_say_what_to_configure(tmp_path):
         models.materialize("pypi:no-such-package-longrefiner-quant==0.0.1:x.gguf", tmp_path / "a")
     with pytest.raises(models.ModelSourceError, match="Without the Hub, set models.NAME.source"):
         models.materialize("hf:SomeOrg/some-model-that-is-not-here", tmp_path / "b")
-    with pytest.raises(models.ModelSourceError, match="not a Hugging Face folder"):
+    with pytest.raises(models.ModelSourceError, match="no such folder"):
         models.materialize(str(tmp_path / "missing"), tmp_path / "c")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(models.ModelSourceError, match="not a Hugging Face folder"):
+        models.materialize(str(tmp_path / "empty"), tmp_path / "d")
 
 
 def test_local_folder_source(tiny_model, tmp_path):

@@ -60,10 +60,13 @@ def remote_code_model(tiny_model, folder, sentinel):
 def test_remote_code_stays_off_unless_the_user_sets_it(tiny_model, tmp_path):
     sentinel = tmp_path / "code-ran"
     remote_code_model(tiny_model, tmp_path / "own-code", sentinel)
-    folder = models.materialize(str(tmp_path / "own-code"), tmp_path / "materialized")
-    assert models.load_options(folder) == {"trust_remote_code": False, "use_safetensors": True}
+    # materialization checks the weights against the architecture, which it will not build untrusted
+    with pytest.raises(models.ModelSourceError, match="trust_remote_code"):
+        models.materialize(str(tmp_path / "own-code"), tmp_path / "materialized")
+    assert not (tmp_path / "materialized").exists()
+    assert models.load_options(tmp_path / "own-code") == {"trust_remote_code": False, "use_safetensors": True}
     with pytest.raises(ValueError, match="trust_remote_code"):
-        load_causal_lm(folder)
+        load_causal_lm(tmp_path / "own-code")
     assert not sentinel.exists()
 
 
