@@ -17,8 +17,11 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-# the schema (with its defaults), then what a schema cannot say: roles name models
-config_checks.validate(config, ", ".join(map(str, workflow.configfiles)) or "--config")
+# the schema (with its defaults), then what a schema cannot say: roles name
+# models, and the local folders it names exist
+CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "--config"
+config_checks.validate(config, CONFIG_SOURCE)
+config_checks.check_local_folders(config, CONFIG_SOURCE)
 
 
 report: "report/workflow.rst"

@@ -46,6 +46,23 @@ def check_references(config: dict, source: str) -> None:
         raise ConfigError(f"{source}: key 'training.variants': {', '.join(clashes)} is the name of a baseline")
 
 
+def check_local_folders(config: dict, source: str) -> None:
+    """The local folders the run reads (role models, an LLM teacher's adapters)
+    exist, so that a wrong path stops the run before any job, and before any
+    model job could be retried in vain."""
+    folders = {f"models.{model}.source": config["models"][model]["source"] for model in set(config["roles"].values())}
+    if config["teacher"]["kind"] == "llm":
+        folders.update({f"teacher.adapters.{stage}": path for stage, path in config["teacher"]["adapters"].items()
+                        if path})
+    for key, path in folders.items():
+        if path.startswith(("hf:", "pypi:")):
+            continue
+        if not Path(path).is_dir():
+            raise ConfigError(f"{source}: key '{key}': no such folder '{path}'")
+        if key.startswith("teacher.") and not (Path(path) / "adapter_config.json").exists():
+            raise ConfigError(f"{source}: key '{key}': '{path}' is not a PEFT adapter (no adapter_config.json)")
+
+
 def check_yaml(path: str | Path) -> None:
     """Parse a YAML file only to name the line and column of a syntax error."""
     read_yaml(Path(path))

@@ -143,7 +143,10 @@ def refine_question(question: str, trees: list[dict], probabilities: dict[str, f
     while chosen and count_tokens(context) > budget:  # token merges at joins: drop the weakest node
         chosen.remove(min(chosen, key=lambda n: n.score))
         context = render(chosen, trees)
-    return {"context": context, "context_tokens": count_tokens(context)}
+    refined = {"context": context, "context_tokens": count_tokens(context)}
+    if not chosen:  # there was text, but no part of it (with its title) fits the budget
+        refined["over_budget"] = True
+    return refined
 
 
 def full_context(docs: list[dict], max_tokens: int, tokenizer) -> str:

@@ -96,6 +96,8 @@ class Refiner:
         refined = refine.refine_question(q["question"], [trees[d] for d in doc_ids], probabilities,
                                          [chosen.get(d, []) for d in doc_ids], self.spec.budget, self.count_tokens)
         row = {"id": q["id"], "context": refined["context"]}
+        if refined.get("over_budget"):
+            row["over_budget"] = True
         if analysis and self.spec.method not in ("local_only", "selection_only"):
             row.update(label=analysis["label"], probabilities=analysis["probabilities"])
         if self.spec.method != "local_only":

@@ -28,7 +28,7 @@ COST_COLUMNS = [
 SUMMARY_COLUMNS = [
     "variant", "questions",
     *(name for column in QUALITY_METRICS.values() for name in with_interval_columns(column)),
-    "context_tokens", *with_interval_columns("compression"), *COST_COLUMNS,
+    "context_tokens", "empty_contexts", *with_interval_columns("compression"), *COST_COLUMNS,
 ]
 PAIRED_COLUMNS = ["variant", "reference", "metric", "n", "difference", "ci_low", "ci_high", "p_value", "significant"]
 MB = 2**20
@@ -66,7 +66,8 @@ REFINEMENT_TABLE = [
     ("variant", "variant"),
     *((METRIC_TITLES[c], interval_cell(c))
       for c in ("context_answer_recall", "adr_recall", "adr_precision", "dqa_accuracy")),
-    ("context tokens", "context_tokens"), ("compression", interval_cell("compression")),
+    ("context tokens", "context_tokens"), ("empty contexts", "empty_contexts"),
+    ("compression", interval_cell("compression")),
 ]
 PAIRED_TABLE = [
     ("variant", "variant"), ("reference", "reference"), ("metric", lambda r: METRIC_TITLES[r["metric"]]),

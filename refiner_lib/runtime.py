@@ -8,13 +8,20 @@ import sys
 from pathlib import Path
 
 
-def setup(log_path: str | None, threads: int = 1):
-    """Send stdout/stderr to `log_path` (kept open for the process' life)."""
+class RetryRefused(RuntimeError):
+    """A retry of a job whose previous attempt failed on bad input."""
+
+
+def setup(log_path: str | None, threads: int = 1, attempt: int = 1):
+    """Send stdout/stderr to `log_path` (kept open for the process' life). A
+    model job passes its `attempt` (the rules' `attempt` resource), so that a
+    retry after a failure on bad input stops at once (refuse_retry_of_bad_input)."""
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         stream = open(log_path, "w", buffering=1, encoding="utf-8")
         sys.stdout = sys.stderr = stream
         logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        refuse_retry_of_bad_input(Path(log_path), int(attempt))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # torch sizes its thread pool from this when a model step imports it; a
@@ -23,3 +30,31 @@ def setup(log_path: str | None, threads: int = 1):
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+
+
+def bad_input_errors() -> tuple[type, ...]:
+    """Errors a retry meets again: bad data, config or model files."""
+    from .config import ConfigError
+    from .jsonl import InputError
+    from .models import ModelSourceError
+
+    return InputError, ConfigError, ModelSourceError
+
+
+def refuse_retry_of_bad_input(log_path: Path, attempt: int) -> None:
+    """Snakemake retries a failed model job whatever the cause (its `retries`
+    cannot look at the error). A failure on bad input leaves a marker beside the
+    log; the retry that finds it stops before loading anything."""
+    marker = log_path.with_name(log_path.name + ".bad-input")
+    if attempt > 1 and marker.exists():
+        raise RetryRefused(f"attempt {attempt} not run: attempt {attempt - 1} failed on bad input, and a retry "
+                           f"would fail the same way:\n{marker.read_text(encoding='utf-8')}")
+    marker.unlink(missing_ok=True)
+    previous_hook = sys.excepthook
+
+    def record_bad_input(kind, error, trace):
+        if issubclass(kind, bad_input_errors()):
+            marker.write_text(f"{kind.__name__}: {error}\n", encoding="utf-8")
+        previous_hook(kind, error, trace)
+
+    sys.excepthook = record_bad_input

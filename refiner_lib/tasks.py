@@ -5,6 +5,7 @@ it is usable without Snakemake (see README, 'Using the library').
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from .measure import TimingSettings
 from .models import load_tokenizer
 from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages
 from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
+
+LOG = logging.getLogger(__name__)
 
 
 def prepare_data(data_config: dict, questions_path, corpus_path, trees_path) -> None:
@@ -33,7 +36,11 @@ def build_index(corpus_path, index_path, k1: float, b: float, epsilon: float) ->
 
 
 def retrieve(index_path, questions_path, output_path, top_k: int) -> None:
-    write_jsonl(output_path, bm25.retrieve(bm25.BM25Index.load(index_path), load_jsonl(questions_path), top_k))
+    index = bm25.BM25Index.load(index_path)
+    if top_k > len(index.doc_ids):
+        raise InputError(f"retrieval.top_k = {top_k}, but the corpus has {len(index.doc_ids)} documents: "
+                         "every question would get the whole corpus; lower retrieval.top_k")
+    write_jsonl(output_path, bm25.retrieve(index, load_jsonl(questions_path), top_k))
 
 
 def retrieval_map(path) -> dict[str, list[str]]:
@@ -232,7 +239,21 @@ def refine_variant(spec: RefinerSpec, eval_path, generator_dir, output_path) -> 
         row.update(refine_flops=refiner.flops() - flops_before, context_tokens=refiner.count_tokens(row["context"]),
                    retrieved_tokens=refiner.count_tokens(refiner.retrieved_text(q["id"])))
         rows.append(row)
+    check_budget(rows, spec.budget)
     write_jsonl(output_path, rows)
+
+
+def check_budget(rows: list[dict], budget: int | None) -> None:
+    """Contexts left empty because nothing fits the budget: counted in the log
+    (and in each row's `over_budget`); all of them is an error, not a result."""
+    over = [r["id"] for r in rows if r.get("over_budget")]
+    if not over:
+        return
+    if len(over) == len(rows):
+        raise InputError(f"refinement.budget_tokens = {budget}: no retrieved section fits it for any of the "
+                         f"{len(rows)} questions, so every refined context would be empty; raise the budget")
+    LOG.warning("%d of %d refined contexts are empty: no retrieved section fits refinement.budget_tokens = %s "
+                "(first: question %s)", len(over), len(rows), budget, over[0])
 
 
 def time_refinement(spec: RefinerSpec, eval_path, generator_dir, timing: TimingSettings, cost_path) -> None:
@@ -324,6 +345,7 @@ def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_l
              **metrics.refinement_metrics(q, refined[q["id"]], reference_labels.get(q["id"]))} for q in questions]
     summary = {"variant": method, "questions": len(rows), **metrics.means(rows),
                "context_tokens": metrics.mean([refined[r["id"]]["context_tokens"] for r in rows]),
+               "empty_contexts": sum(1 for r in rows if not refined[r["id"]]["context_tokens"]),
                "refine_flops_per_query": metrics.mean([refined[r["id"]]["refine_flops"] for r in rows]),
                "generate_flops_per_query": metrics.mean([answers[r["id"]]["generate_flops"] for r in rows])}
     if refine_cost_path and generate_cost_path:

@@ -26,6 +26,13 @@ STAGES = ["query_analysis", "doc_structuring", "global_selection"]
 SPLITS = ["train", "eval"]
 # model jobs die of preemption or out-of-memory on clusters; training resumes from its checkpoint
 MODEL_JOB_RETRIES = config["retries"]
+
+
+def attempt_number(wildcards, attempt):
+    """A model job's attempt, as a resource its script reads: a retry after a
+    failure on bad input stops at once (refiner_lib.runtime)."""
+    return attempt
+
 # GPUs a job asks a cluster for (resource `gpu`, sent by the SLURM plugin as --gpus):
 # model jobs one, the rest none; the oracle teacher and the `full`/`teacher`
 # refinements run no model.

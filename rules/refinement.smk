@@ -24,6 +24,7 @@ rule refine:
         settings=refine_params,
     resources:
         gpu=lambda wc: 1 if runs_student(wc.method) else 0,
+        attempt=attempt_number,
     log:
         log_path("refine/{method}"),
     benchmark:
@@ -53,6 +54,7 @@ rule time_refine:
         timing=timing_settings(),
     resources:
         gpu=lambda wc: 1 if runs_student(wc.method) else 0,
+        attempt=attempt_number,
     log:
         log_path("time_refine/{method}"),
     benchmark:
@@ -79,6 +81,7 @@ rule generate:
         backend=lambda wc: backend_settings(wc.method),
     resources:
         gpu=1,
+        attempt=attempt_number,
     log:
         log_path("generate/{method}"),
     benchmark:
@@ -108,6 +111,7 @@ rule time_generate:
         timing=timing_settings(),
     resources:
         gpu=1,
+        attempt=attempt_number,
     log:
         log_path("time_generate/{backend}"),
     benchmark:

@@ -15,6 +15,7 @@ rule query_analysis:
         teacher=teacher_settings("query_analysis"),
     resources:
         gpu=TEACHER_GPUS,
+        attempt=attempt_number,
     log:
         log_path("query_analysis/{split}"),
     benchmark:
@@ -42,6 +43,7 @@ rule doc_structuring:
         teacher=teacher_settings("doc_structuring"),
     resources:
         gpu=TEACHER_GPUS,
+        attempt=attempt_number,
     log:
         log_path("doc_structuring/{split}"),
     benchmark:
@@ -68,6 +70,7 @@ rule global_selection:
         teacher=teacher_settings("global_selection"),
     resources:
         gpu=TEACHER_GPUS,
+        attempt=attempt_number,
     log:
         log_path("global_selection/{split}"),
     benchmark:

@@ -23,6 +23,7 @@ rule train_student:
         precision=config["precision"],
     resources:
         gpu=1,
+        attempt=attempt_number,
     log:
         log_path("train_student/{stage}/{variant}"),
     benchmark:
@@ -57,6 +58,7 @@ rule quantize_student:
         seed=config["seed"],
     resources:
         gpu=1,
+        attempt=attempt_number,
     log:
         log_path("quantize_student/{stage}/{variant}"),
     benchmark:

@@ -1,6 +1,6 @@
 from refiner_lib.runtime import setup
 from refiner_lib.tasks import generate_answers
 
-setup(snakemake.log[0], snakemake.threads)
+setup(snakemake.log[0], snakemake.threads, snakemake.resources.attempt)
 i, p = snakemake.input, snakemake.params
 generate_answers(i.refined, i.questions, i.generator, p.generation, snakemake.output[0], p.backend)

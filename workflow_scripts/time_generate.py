@@ -2,7 +2,7 @@ from refiner_lib.measure import TimingSettings
 from refiner_lib.runtime import setup
 from refiner_lib.tasks import time_generation
 
-setup(snakemake.log[0], snakemake.threads)
+setup(snakemake.log[0], snakemake.threads, snakemake.resources.attempt)
 i, p = snakemake.input, snakemake.params
 time_generation(dict(zip(p.methods, i.refined)), i.questions, i.generator, p.generation, TimingSettings(**p.timing),
                 snakemake.output[0], p.backend)

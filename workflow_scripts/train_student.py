@@ -3,7 +3,7 @@ from pathlib import Path
 from refiner_lib.runtime import setup
 from refiner_lib.tasks import train
 
-setup(snakemake.log[0], snakemake.threads)
+setup(snakemake.log[0], snakemake.threads, snakemake.resources.attempt)
 p, o = snakemake.params, snakemake.output
 # How often to checkpoint changes no result, so it is read from the config, not
 # carried in params (a change must not rerun training).
