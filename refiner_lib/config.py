@@ -1,8 +1,9 @@
-"""Config loading and validation against schemas/config.schema.yaml (for library
-users; the Snakefile validates with snakemake.utils.validate against the same
-schema). Errors name the offending key path."""
+"""Config loading and validation against schemas/config.schema.yaml, for the
+Snakefile and for library users alike. Errors name the file and the offending
+key path (a YAML syntax error: the line and column)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -18,9 +19,7 @@ def validate(config: dict, source: str = "config") -> dict:
     """Check `config`, fill schema defaults in place, and return it."""
     import jsonschema
 
-    schema = yaml.safe_load(SCHEMA.read_text())
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator = extend_with_default(validator_class)(schema)
+    validator = schema_validator()
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         error = jsonschema.exceptions.best_match([errors[0]])  # descends into the branch that failed
@@ -76,11 +75,22 @@ def read_yaml(path: Path):
     except UnicodeDecodeError as error:
         line = error.object[:error.start].count(b"\n") + 1
         raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02x})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: malformed YAML (nested too deeply)") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         place = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"{path}{place}: malformed YAML ({problem})") from None
+
+
+@functools.lru_cache(maxsize=1)
+def schema_validator():
+    """Built once per process: parsing the schema costs more than a validation."""
+    import jsonschema
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    return extend_with_default(jsonschema.validators.validator_for(schema))(schema)
 
 
 def extend_with_default(validator_class):

@@ -11,6 +11,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -33,9 +34,23 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             if not line.strip():
                 continue
             record = parse_json(line.rstrip("\r\n"), f"{path}:{line_number}")
+            if LONE_SURROGATE_ESCAPE.search(line):
+                check_encodable(record, f"{path}:{line_number}")
             if not isinstance(record, dict):
                 raise InputError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
             yield line_number, record
+
+
+LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # may be half of a pair, or alone
+
+
+def check_encodable(record: Any, where: str) -> None:
+    """JSON may escape half a UTF-16 pair (\\ud800); Python then holds a string
+    no UTF-8 file can store, so every later write would fail."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{where}: a \\u escape encodes half a UTF-16 surrogate pair, not a character") from None
 
 
 def decode_line(raw: bytes, line_number: int, path: Path) -> str:
@@ -80,10 +95,6 @@ def require_text(record: dict, field: str, where: str) -> str:
     value = require(record, field, str, where)
     if not value.strip():
         raise InputError(f"{where}: field '{field}' is empty")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone \\ud800-style escape: no output file could hold it
-        raise InputError(f"{where}: field '{field}' holds an unpaired surrogate escape") from None
     return value
 
 

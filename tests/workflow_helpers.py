@@ -71,9 +71,9 @@ def run(workdir: Path, config: dict, *extra: str, source: Path = ROOT) -> subpro
                           env=source_env(source), cwd=workdir)
 
 
-def dry_run_jobs(workdir: Path, config: dict, source: Path = ROOT) -> dict[str, int]:
+def dry_run_jobs(workdir: Path, config: dict, source: Path = ROOT, extra: tuple = ()) -> dict[str, int]:
     """rule -> number of jobs a dry run would run (the target rule 'all' left out)."""
-    result = run(workdir, config, "--dry-run", "--quiet", "rules", source=source)
+    result = run(workdir, config, *extra, "--dry-run", "--quiet", "rules", source=source)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     if "Nothing to be done" in output:
