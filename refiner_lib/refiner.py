@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import measure, refine, stages
-from .config import BASELINES
 from .jsonl import InputError, load_jsonl, read_json
 
 # DQA probabilities that switch global selection off (alpha = 0) or fully on (alpha = 1)

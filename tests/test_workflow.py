@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from conftest import HOTPOTQA, need_shared
 from refiner_lib import report, stage_times
-from refiner_lib.refiner import BASELINES
+from refiner_lib.config import BASELINES
 from workflow_helpers import copy_sources, dry_run_jobs, run, tiny_config, write_config
 
 def blank_by_definition(method: str) -> set[str]:
