@@ -4,6 +4,7 @@ key path (a YAML syntax error: the line and column)."""
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import yaml
@@ -136,3 +137,21 @@ def trained_variant(config: dict, variant: str) -> str:
     trained = [name for name, settings in variants.items()
                if settings["quantization"] == wanted and not settings.get("ptq")]
     return trained[0] if trained else variant
+
+
+def main(paths: list[str]) -> int:
+    """`python -m refiner_lib.config FILE...`: check config files as the workflow
+    will (Snakemake itself names no line for a YAML error in a --configfile)."""
+    for path in paths:
+        try:
+            config = load(path)
+            check_local_folders(config, path)
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            return 1
+        print(f"{path}: valid")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

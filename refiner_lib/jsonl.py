@@ -33,7 +33,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             line = decode_line(raw, line_number, path)
             if not line.strip():
                 continue
-            record = parse_json(line.rstrip("\r\n"), f"{path}:{line_number}")
+            record = parse_json(line.rstrip("\r\n"), path, line_number)
             if LONE_SURROGATE_ESCAPE.search(line):
                 check_encodable(record, f"{path}:{line_number}")
             if not isinstance(record, dict):
@@ -68,14 +68,16 @@ def json_problem(error: json.JSONDecodeError) -> str:
     return f"{message} at column {error.colno}"
 
 
-def parse_json(text: str, where: str) -> Any:
-    """json.loads with errors naming `where` (file:line) and the column."""
+def parse_json(text: str, path: Path, line_number: int | None = None) -> Any:
+    """json.loads with errors naming the file, the line (a JSONL line's number,
+    else the error's) and the column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(f"{where}: malformed JSON ({json_problem(error)})") from None
+        raise InputError(f"{path}:{line_number or error.lineno}: malformed JSON ({json_problem(error)})") from None
     except RecursionError:
-        raise InputError(f"{where}: malformed JSON: nested too deeply") from None
+        where = f"{path}:{line_number}" if line_number else str(path)
+        raise InputError(f"{where}: malformed JSON (nested too deeply)") from None
 
 
 def require(record: dict, field: str, kind: type | tuple, where: str) -> Any:
@@ -119,12 +121,7 @@ def read_json(path: str | Path) -> Any:
         start, end = raw.rfind(b"\n", 0, error.start) + 1, raw.find(b"\n", error.start)
         decode_line(raw[start:end if end >= 0 else len(raw)], line_number, path)  # raises, naming the line
         raise
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}:{error.lineno}: malformed JSON ({json_problem(error)})") from None
-    except RecursionError:
-        raise InputError(f"{path}: malformed JSON: nested too deeply") from None
+    return parse_json(text, path)
 
 
 def current_umask() -> int:

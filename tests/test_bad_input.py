@@ -271,3 +271,13 @@ def test_top_k_above_the_corpus_size_is_an_error(tmp_path):
     assert not (tmp_path / "out.jsonl").exists()
     tasks.retrieve(index, tmp_path / "q.jsonl", tmp_path / "out.jsonl", 2)
     assert load_jsonl(tmp_path / "out.jsonl")[0]["doc_ids"] == ["d1", "d2"]
+
+
+def test_a_config_file_is_checked_before_a_run_with_its_line(tmp_path):
+    path = tmp_path / "my-config.yaml"
+    path.write_text("seed: 1\nmodels: {a: {source: /x}\n")
+    check = [sys.executable, "-m", "refiner_lib.config"]
+    result = subprocess.run(check + [str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and f"{path}:3:1: malformed YAML" in result.stderr
+    result = subprocess.run(check + ["config.yaml"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0 and "config.yaml: valid" in result.stdout
