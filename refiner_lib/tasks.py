@@ -6,6 +6,7 @@ it is usable without Snakemake (see README, 'Using the library').
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .measure import TimingSettings
 from .models import load_tokenizer
 from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages
 from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
+from .settings import TrainingOutputs, TrainingSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -93,33 +95,30 @@ def teacher_global_selection(teacher_config, questions_path, retrieval_path, str
     write_jsonl(labels_path, labels)
 
 
-def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dict, schedule: dict, validation: dict,
-          quantization, seed: int, checkpoint_dir=None, checkpoint_every: int = 0, objective: dict | None = None,
-          stage: str | None = None, labels_path=None, precision: str | None = None) -> None:
-    """objective: {kind: sft} or {kind: kd, temperature, weight}; distillation
-    reads the teacher's scores for `stage` from labels_path (one row per record).
-    A global-selection student also gets its selection threshold, chosen on the
-    held-out records (the teacher's titles and selections from labels_path)."""
+def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings, stage: str) -> None:
+    """inputs: `model` (the base folder), `records` (Alpaca JSON) and, when
+    distilling or for a global-selection student, `labels` (the teacher's rows,
+    one per record). Distillation reads the teacher's scores from them; a
+    global-selection student also gets its selection threshold, chosen on the
+    held-out records (the teacher's titles and selections)."""
     from . import training  # torch: imported by the model steps only, so light steps start fast
 
+    records_path, labels_path = inputs["records"], inputs.get("labels") or None
     records = training_records(records_path)
-    distilled = bool(objective and objective["kind"] == "kd")
-    if distilled or stage == "global_selection":
+    if settings.objective.distilled or stage == "global_selection":
         labels = aligned_labels(records, records_path, labels_path)
-    if distilled:
-        attach_soft_targets(records, labels, stage, labels_path, objective["temperature"])
+    if settings.objective.distilled:
+        attach_soft_targets(records, labels, stage, labels_path, settings.objective.temperature)
     if stage == "global_selection":
         attach_selections(records, labels, labels_path)
-    train_records, held_out = data.split_validation(records, validation["num_records"], seed)
-    training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
-                           held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every,
-                           objective, precision)
+    train_records, held_out = data.split_validation(records, settings.validation.num_records, settings.seed)
+    training.train_adapter(inputs["model"], train_records, settings, outputs, held_out)
     if stage == "global_selection":
         from .backend import HFBackend
 
-        backend = HFBackend(base_dir, adapters={"global_selection": str(adapter_dir)}, quantization=quantization,
-                            precision=precision)
-        write_json(Path(adapter_dir) / stages.SELECTION_FILE, calibrate_selection(backend, held_out))
+        backend = HFBackend(inputs["model"], adapters={"global_selection": str(outputs.adapter_dir)},
+                            quantization=settings.quantization, precision=settings.precision)
+        write_json(Path(outputs.adapter_dir) / stages.SELECTION_FILE, calibrate_selection(backend, held_out))
 
 
 def training_records(records_path) -> list[dict]:
