@@ -113,3 +113,12 @@ class TrainingOutputs:
     metrics_path: Path | None = None  # throughput, memory and FLOPs (JSON)
     checkpoint_dir: Path | None = None  # resumable state; None: no checkpoints
     checkpoint_every: int = 0  # steps between checkpoints; 0: none
+
+
+@dataclass(frozen=True)
+class BackendLimits:
+    """What an inference backend takes and gives per call."""
+
+    batch_size: int = 8  # prompts per forward pass
+    max_input_tokens: int = 2048  # a longer prompt keeps its last tokens
+    max_new_tokens: int = 512  # the longest generation (vLLM sizes its context window with it)

@@ -16,6 +16,7 @@ from .distillation import softmax
 from .measure import forward_flops
 from .models import load_tokenizer, trusts_remote_code
 from .prompts import chat_prompt, record_messages
+from .settings import BackendLimits
 
 
 LORA_RANK_SLOTS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
@@ -30,9 +31,8 @@ def rank_slot(rank: int) -> int:
 
 
 class VLLMBackend:
-    def __init__(self, model_dir: str | Path, adapters: dict[str, str] | None = None, batch_size: int = 8,
-                 max_input_tokens: int = 2048, max_new_tokens: int = 512, dtype: str = "float32", seed: int = 0,
-                 kv_cache_gb: int = 2):
+    def __init__(self, model_dir: str | Path, limits: BackendLimits = BackendLimits(),
+                 adapters: dict[str, str] | None = None, dtype: str = "float32", kv_cache_gb: int = 2, seed: int = 0):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # one process: no fork of the engine
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gb))  # GiB of KV cache on a CPU
         from vllm import LLM
@@ -44,10 +44,10 @@ class VLLMBackend:
         options = {"enable_lora": True, "max_loras": len(self.adapters),
                    "max_lora_rank": rank_slot(max(adapter_rank(p) for p in self.adapters.values()))} if self.adapters else {}
         self.engine = LLM(model=str(model_dir), tokenizer=str(model_dir), dtype=dtype, seed=seed,
-                          max_model_len=max_input_tokens + max_new_tokens, enforce_eager=True,
+                          max_model_len=limits.max_input_tokens + limits.max_new_tokens, enforce_eager=True,
                           trust_remote_code=trusts_remote_code(model_dir), **options)
         self.stage: str | None = None
-        self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
+        self.batch_size, self.max_input_tokens = limits.batch_size, limits.max_input_tokens
         self.bytes_per_parameter = {"float32": 4, "bfloat16": 2, "float16": 2}[dtype]
         self.flops = 0
         self._parameters = self._count_parameters()

@@ -21,7 +21,7 @@ def refinement_inputs(tiny_model, synthetic_data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("vllm")
     questions, corpus, trees = synthetic_data
     asked = questions[:4]
-    index = bm25.build_index(corpus, 1.5, 0.75, 0.25)
+    index = bm25.build_index(corpus, bm25.BM25Params(1.5, 0.75, 0.25))
     retrieval = bm25.retrieve(index, asked, 2)
     doc_ids = {r["id"]: r["doc_ids"] for r in retrieval}
     tree_by_id = {t["id"]: t for t in trees}
