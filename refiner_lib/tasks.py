@@ -22,6 +22,14 @@ from .settings import BackendLimits, TrainingOutputs, TrainingSettings
 LOG = logging.getLogger(__name__)
 
 
+def materialize_model(source: str, output_dir, sha256: str | None, trust_remote_code: bool) -> None:
+    """A local Hugging Face folder (safetensors, tokenizer, chat template) for
+    one entry of the config's `models`, checked before it is kept."""
+    from .models import materialize
+
+    materialize(source, output_dir, sha256, trust_remote_code)
+
+
 def prepare_data(data_config: dict, questions_path, corpus_path, trees_path) -> None:
     prepared = data.prepare(data_config)
     write_jsonl(corpus_path, prepared["corpus"])
@@ -371,3 +379,15 @@ def summarize(metric_paths: list, training_paths: list, csv_path, markdown_path,
                                       (paired_csv_path, paired, report.PAIRED_COLUMNS)):
         write_csv(path, [{k: report.format_value(v) for k, v in r.items()} for r in table_rows], columns)
     write_text(markdown_path, report.markdown(rows, training_rows, paired))
+
+
+def plot_results(summary_path, loss_paths: list, outputs: Mapping) -> None:
+    """The trade-off plots (quality against latency, memory and FLOPs), the
+    quality plot with intervals, and the loss curves."""
+    from . import plots  # matplotlib: only this step draws
+
+    rows = plots.read_rows(summary_path)
+    for cost in ("latency", "memory", "flops"):
+        plots.tradeoff_plot(rows, cost, outputs[cost])
+    plots.quality_plot(rows, outputs["quality"])
+    plots.loss_plot(list(loss_paths), outputs["losses"])
