@@ -24,6 +24,9 @@ from .prompts import record_messages
 from .settings import LoraSettings, Objective, TrainingOutputs, TrainingSettings
 
 LOSS_COLUMNS = ["step", "epoch", "loss", "validation_loss", "learning_rate", "tokens", "seconds"]
+# A record longer than max_seq_len is cut, never in a way that hides what it asks:
+ANSWER_SHARE = 0.5  # an answer keeps at most this share of the sequence (a document tree can be long)
+PROMPT_TAIL_TOKENS = 64  # the prompt's end (the question and the assistant header) is always kept
 
 
 def encode_record(tokenizer, record: dict, max_length: int) -> tuple[list[int], list[int]] | None:
@@ -35,13 +38,12 @@ def encode_record(tokenizer, record: dict, max_length: int) -> tuple[list[int], 
         raise InputError("the chat template does not extend the prompt with the answer; cannot mask the prompt")
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(full[len(prompt):].rstrip("\n"), add_special_tokens=False)["input_ids"]
-    answer_ids = answer_ids[: max_length // 2] if len(answer_ids) > max_length // 2 else answer_ids
+    answer_ids = answer_ids[: int(max_length * ANSWER_SHARE)]
     overflow = len(prompt_ids) + len(answer_ids) - max_length
     if overflow > 0:
-        keep_tail = 64  # the question and the assistant header sit at the end of the prompt
-        if len(prompt_ids) - overflow <= keep_tail:
+        if len(prompt_ids) - overflow <= PROMPT_TAIL_TOKENS:
             return None
-        prompt_ids = prompt_ids[: len(prompt_ids) - overflow - keep_tail] + prompt_ids[-keep_tail:]
+        prompt_ids = prompt_ids[: len(prompt_ids) - overflow - PROMPT_TAIL_TOKENS] + prompt_ids[-PROMPT_TAIL_TOKENS:]
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
 
 
