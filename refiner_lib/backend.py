@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
+from .inference import Backend
 from .measure import forward_flops, parameter_count, tensor_parameters
 from .models import load_tokenizer
 from .precision import resolve as resolve_precision
-from .prompts import chat_prompt, record_messages
 
 
 def quantization_config(quantization: dict | None, precision: str | None = None):
@@ -98,9 +98,9 @@ def cast_adapters(model, dtype: torch.dtype) -> None:
 MAX_CONTINUATIONS = 32
 
 
-class HFBackend:
-    """`adapters` maps a stage name to a PEFT adapter folder; a stage without one
-    runs on the base model."""
+class HFBackend(Backend):
+    """Hugging Face transformers. `adapters` maps a stage name to a PEFT adapter
+    folder; a stage without one runs on the base model."""
 
     def __init__(self, model_dir: str | Path, adapters: dict[str, str] | None = None,
                  quantization: dict | None = None, batch_size: int = 8, max_input_tokens: int = 2048,
@@ -125,7 +125,6 @@ class HFBackend:
         self._stop_criteria: dict = {}
 
     def active_parameters(self) -> int:
-        """Parameters a forward pass of the active stage uses (base + its adapter)."""
         adapter = self.stage if self.stage in self.adapters else None
         if adapter not in self._active_parameters:
             self._active_parameters[adapter] = parameter_count(self.model, adapter)
@@ -151,16 +150,9 @@ class HFBackend:
             return self.model.disable_adapter()
         return torch.no_grad()
 
-    def prompt(self, messages: list[dict]) -> str:
-        return chat_prompt(self.tokenizer, messages)
-
     def encode(self, texts: list[str]) -> dict:
         return self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
                               max_length=self.max_input_tokens, add_special_tokens=False)
-
-    def generate(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
-                 fixed_length: bool = False) -> list[str]:
-        return self.generate_counted(prompts, max_new_tokens, stop, fixed_length)[0]
 
     @torch.no_grad()
     def generate_counted(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
@@ -194,9 +186,6 @@ class HFBackend:
 
             self._stop_criteria[stop] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, [stop])])
         return self._stop_criteria[stop]
-
-    def generate_records(self, records: list[dict], max_new_tokens: int) -> list[str]:
-        return self.generate([self.prompt(record_messages(r)) for r in records], max_new_tokens)
 
     @torch.no_grad()
     def choice_probabilities(self, prompts: list[str], choices) -> list[dict[str, float]]:
@@ -260,6 +249,3 @@ class HFBackend:
                 total = total + log_probs[row, position - 1, ids[position]]
             scores[owner].append(float(total))
         return scores
-
-    def choice_records(self, records: list[dict], choices) -> list[dict[str, float]]:
-        return self.choice_probabilities([self.prompt(record_messages(r)) for r in records], choices)

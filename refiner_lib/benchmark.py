@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -67,7 +68,16 @@ def build(shape: str, quantization: dict | None, dtype: torch.dtype, folder: str
     return model if quantization else model.to(device())
 
 
-def train_steps(model, steps: int, batch_size: int, seq_len: int, vocab: int) -> dict:
+@dataclass(frozen=True)
+class Workload:
+    """The training steps each variant is timed on: random tokens, one shape."""
+
+    steps: int  # timed steps (one more warms up untimed)
+    batch_size: int  # sequences per step
+    seq_len: int  # tokens per sequence
+
+
+def train_steps(model, workload: Workload, vocab: int) -> dict:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if getattr(model, "is_loaded_in_4bit", False):
@@ -76,8 +86,8 @@ def train_steps(model, steps: int, batch_size: int, seq_len: int, vocab: int) ->
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     timings = []
-    for step in range(steps + 1):  # the first step warms up and is not timed
-        batch = torch.randint(0, vocab, (batch_size, seq_len), generator=generator).to(device())
+    for step in range(workload.steps + 1):  # the first step warms up and is not timed
+        batch = torch.randint(0, vocab, (workload.batch_size, workload.seq_len), generator=generator).to(device())
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         started = time.perf_counter()
@@ -90,12 +100,12 @@ def train_steps(model, steps: int, batch_size: int, seq_len: int, vocab: int) ->
         if step:
             timings.append(time.perf_counter() - started)
     seconds = sum(timings) / len(timings)
-    return {"seconds_per_step": round(seconds, 4), "tokens_per_second": round(batch_size * seq_len / seconds, 1),
-            "samples_per_second": round(batch_size / seconds, 3)}
+    return {"seconds_per_step": round(seconds, 4),
+            "tokens_per_second": round(workload.batch_size * workload.seq_len / seconds, 1),
+            "samples_per_second": round(workload.batch_size / seconds, 3)}
 
 
-def run(shape: str, steps: int, batch_size: int, seq_len: int, dtype_name: str, folder: str,
-        variants: list[str] | None = None) -> list[dict]:
+def run(shape: str, workload: Workload, dtype_name: str, folder: str, variants: list[str] | None = None) -> list[dict]:
     dtype = getattr(torch, dtype_name)
     rows = []
     for name in variants or list(VARIANTS):
@@ -103,7 +113,7 @@ def run(shape: str, steps: int, batch_size: int, seq_len: int, dtype_name: str, 
         reset_peak()
         model = build(shape, variant["train"], dtype, folder)
         row = {"variant": name, "shape": shape, "dtype": dtype_name, "device": device(),
-               **train_steps(model, steps, batch_size, seq_len, SHAPES[shape]["vocab_size"])}
+               **train_steps(model, workload, SHAPES[shape]["vocab_size"])}
         memory, kind = peak_memory_mb()
         row.update(training_peak_memory_mb=round(memory, 1), memory_kind=kind)
         del model
@@ -128,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS))
     parser.add_argument("--output")
     args = parser.parse_args(argv)
-    rows = run(args.shape, args.steps, args.batch_size, args.seq_len, args.dtype, args.model_folder, args.variants)
+    rows = run(args.shape, Workload(args.steps, args.batch_size, args.seq_len), args.dtype, args.model_folder,
+               args.variants)
     if args.output:
         with open(args.output, "w") as stream:
             json.dump(rows, stream, indent=1)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,22 +21,41 @@ from .jsonl import InputError, atomic_path
 TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
+@dataclass(frozen=True)
+class BM25Params:
+    """Okapi BM25's constants (config `retrieval`; rank_bm25's defaults)."""
+
+    k1: float = 1.5  # term-frequency saturation
+    b: float = 0.75  # document-length normalization
+    epsilon: float = 0.25  # floor of a negative idf, as a share of the mean idf
+
+
+class Postings(NamedTuple):
+    """A CSR inverted index: token i's postings are [indptr[i], indptr[i + 1])."""
+
+    indptr: np.ndarray
+    docs: np.ndarray  # document index of each posting
+    counts: np.ndarray  # term frequency of each posting
+
+
 def tokenize(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
 
 
 class BM25Index:
-    def __init__(self, doc_ids, vocab, indptr, postings_doc, postings_tf, doc_len, k1=1.5, b=0.75, epsilon=0.25):
+    def __init__(self, doc_ids, vocab, postings: Postings, doc_len, params: BM25Params = BM25Params()):
         self.doc_ids = list(doc_ids)
         self.vocab = {token: i for i, token in enumerate(vocab)}
-        self.indptr, self.postings_doc, self.postings_tf = indptr, postings_doc, postings_tf
+        self.indptr, self.postings_doc, self.postings_tf = postings
         self.doc_len = doc_len.astype(np.float64)
-        self.k1, self.b, self.epsilon = k1, b, epsilon
+        self.params = params
+        self.k1, self.b, self.epsilon = params.k1, params.b, params.epsilon
         self.avgdl = float(self.doc_len.mean()) if len(self.doc_len) else 0.0
         self.idf = self._idf()
 
     @classmethod
-    def build(cls, doc_ids: list[str], tokenized_docs: list[list[str]], k1=1.5, b=0.75, epsilon=0.25) -> "BM25Index":
+    def build(cls, doc_ids: list[str], tokenized_docs: list[list[str]], params: BM25Params = BM25Params()
+              ) -> "BM25Index":
         if not tokenized_docs:
             raise InputError("BM25: the corpus is empty")
         postings: dict[str, list[tuple[int, int]]] = {}
@@ -48,7 +69,7 @@ class BM25Index:
         postings_doc = np.array([d for d, _ in flat], dtype=np.int32)
         postings_tf = np.array([c for _, c in flat], dtype=np.float64)
         doc_len = np.array([len(t) for t in tokenized_docs], dtype=np.int64)
-        return cls(doc_ids, vocab, indptr, postings_doc, postings_tf, doc_len, k1, b, epsilon)
+        return cls(doc_ids, vocab, Postings(indptr, postings_doc, postings_tf), doc_len, params)
 
     def _idf(self) -> np.ndarray:
         n_docs = len(self.doc_ids)
@@ -88,16 +109,17 @@ class BM25Index:
         path = Path(path)
         meta = json.loads(meta_path(path).read_text(encoding="utf-8"))
         with np.load(path, allow_pickle=False) as arrays:
-            return cls(meta["doc_ids"], meta["vocab"], arrays["indptr"], arrays["postings_doc"], arrays["postings_tf"],
-                       arrays["doc_len"], meta["k1"], meta["b"], meta["epsilon"])
+            postings = Postings(arrays["indptr"], arrays["postings_doc"], arrays["postings_tf"])
+            return cls(meta["doc_ids"], meta["vocab"], postings, arrays["doc_len"],
+                       BM25Params(meta["k1"], meta["b"], meta["epsilon"]))
 
 
 def meta_path(index_path: Path) -> Path:
     return index_path.with_name(index_path.name.removesuffix(".npz") + ".meta.json")
 
 
-def build_index(corpus: list[dict], k1: float, b: float, epsilon: float) -> BM25Index:
-    return BM25Index.build([d["id"] for d in corpus], [tokenize(d["contents"]) for d in corpus], k1, b, epsilon)
+def build_index(corpus: list[dict], params: BM25Params = BM25Params()) -> BM25Index:
+    return BM25Index.build([d["id"] for d in corpus], [tokenize(d["contents"]) for d in corpus], params)
 
 
 def retrieve(index: BM25Index, questions: list[dict], top_k: int) -> list[dict]:
@@ -105,10 +127,10 @@ def retrieve(index: BM25Index, questions: list[dict], top_k: int) -> list[dict]:
             for q in questions for hits in [index.top_k(q["question"], top_k)]]
 
 
-def rank_nodes(query: str, texts: list[str], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25) -> list[float]:
+def rank_nodes(query: str, texts: list[str], params: BM25Params = BM25Params()) -> list[float]:
     """BM25 of one query against a small ad-hoc collection (the local scorer)."""
     if not texts:
         return []
-    index = BM25Index.build([str(i) for i in range(len(texts))], [tokenize(t) for t in texts], k1, b, epsilon)
+    index = BM25Index.build([str(i) for i in range(len(texts))], [tokenize(t) for t in texts], params)
     return index.scores(tokenize(query)).tolist()
 

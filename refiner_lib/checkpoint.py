@@ -32,11 +32,11 @@ def _file_digest(path: Path, digest) -> None:
             digest.update(block)
 
 
-def fingerprint(base_dir, records, validation_records, lora, schedule, quantization, seed) -> str:
+def fingerprint(base_dir, records, validation_records, settings: dict) -> str:
+    """What decides the weights: records, settings, base weights, training code."""
     digest = hashlib.sha256()
-    settings = {"records": records, "validation": validation_records, "lora": lora, "schedule": schedule,
-                "quantization": quantization, "seed": seed}
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    identity = {"records": records, "validation": validation_records, "settings": settings}
+    digest.update(json.dumps(identity, sort_keys=True, default=str).encode())
     for path in sorted(Path(base_dir).glob("*.safetensors")) + [Path(base_dir) / "config.json"] + CODE:
         if path.exists():
             _file_digest(path, digest)

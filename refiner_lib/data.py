@@ -93,11 +93,9 @@ def strip_where(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "_where"} for r in records]
 
 
-def synthetic_dataset(seed: int, num_articles: int, num_questions: int, min_words: int, max_words: int,
-                      global_fraction: float, kind_weights: dict | None = None
-                      ) -> tuple[list[dict], list[dict], list[dict]]:
-    articles, raw = synthetic.generate(seed, num_articles, num_questions, min_words, max_words, global_fraction,
-                                       kind_weights)
+def synthetic_dataset(settings: synthetic.SyntheticSettings) -> tuple[list[dict], list[dict], list[dict]]:
+    """Questions, corpus and true trees of the embedded encyclopedia."""
+    articles, raw = synthetic.generate(settings)
     title_to_id = {a.title: a.entity_id for a in articles}
     corpus = [{"id": a.entity_id, "contents": a.contents()} for a in articles]
     trees = [dict(id=a.entity_id, **a.tree()) for a in articles]
@@ -122,10 +120,7 @@ def prepare(data_config: dict) -> dict:
     """All of prepare_data's outputs as lists: questions, corpus, trees."""
     kind = data_config["kind"]
     if kind == "synthetic":
-        options = data_config["synthetic"]
-        questions, corpus, trees = synthetic_dataset(
-            options["seed"], options["num_articles"], options["num_questions"], options["min_words"],
-            options["max_words"], options["global_fraction"], options.get("kind_weights"))
+        questions, corpus, trees = synthetic_dataset(synthetic.SyntheticSettings(**data_config["synthetic"]))
     elif kind == "hotpotqa":
         corpus = load_corpus(data_config["hotpotqa"]["corpus"])
         questions = load_hotpotqa(data_config["hotpotqa"]["questions"], corpus)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import measure, refine, stages
 from .jsonl import InputError, load_jsonl, read_json
+from .settings import BackendLimits
 
 # DQA probabilities that switch global selection off (alpha = 0) or fully on (alpha = 1)
 LOCAL_ONLY = {"Local": 1.0, "Global": 0.0}
@@ -144,32 +145,31 @@ class Refiner:
                 "refiner_disk_bytes": disk + sum(measure.folder_bytes(a) for a in adapters)}
 
 
-def make_backend(settings: dict | None, model_dir, adapters: dict | None = None, quantization: dict | None = None,
-                 batch_size: int = 8, max_input_tokens: int = 2048, max_new_tokens: int = 512):
+def make_backend(settings: dict | None, model_dir, limits: BackendLimits, adapters: dict | None = None,
+                 quantization: dict | None = None):
     """Hugging Face transformers (settings {kind: hf, precision}), or vLLM
     ({kind: vllm, dtype, kv_cache_gb}): the same interface. vLLM loads the
     16-bit base: `quantization` is for HF only."""
     if settings and settings.get("kind") == "vllm":
         from .vllm_backend import VLLMBackend
 
-        return VLLMBackend(model_dir, adapters=adapters, batch_size=batch_size, max_input_tokens=max_input_tokens,
-                           max_new_tokens=max_new_tokens, dtype=settings["dtype"], kv_cache_gb=settings["kv_cache_gb"])
+        return VLLMBackend(model_dir, limits, adapters=adapters, dtype=settings["dtype"],
+                           kv_cache_gb=settings["kv_cache_gb"])
     from .backend import HFBackend
 
-    return HFBackend(model_dir, adapters=adapters, quantization=quantization, batch_size=batch_size,
-                     max_input_tokens=max_input_tokens, precision=(settings or {}).get("precision"))
+    return HFBackend(model_dir, adapters=adapters, quantization=quantization, batch_size=limits.batch_size,
+                     max_input_tokens=limits.max_input_tokens, precision=(settings or {}).get("precision"))
 
 
 def student_backends(student: StudentModels) -> dict:
     """stage -> backend: one base model with every stage's adapter, or (PTQ)
     one merged, quantized model per stage."""
-    options = {"batch_size": student.batch_size, "max_input_tokens": student.max_input_tokens,
-               "max_new_tokens": max(student.max_new_tokens.values(), default=16)}
+    limits = BackendLimits(student.batch_size, student.max_input_tokens,
+                           max(student.max_new_tokens.values(), default=16))
     if student.stage_models:
-        return {stage: make_backend(student.backend, folder, **options)
-                for stage, folder in student.stage_models.items()}
+        return {stage: make_backend(student.backend, folder, limits) for stage, folder in student.stage_models.items()}
     if not student.adapters:
         return {}
-    shared = make_backend(student.backend, student.model_dir, adapters=student.adapters,
-                          quantization=student.quantization, **options)
+    shared = make_backend(student.backend, student.model_dir, limits, adapters=student.adapters,
+                          quantization=student.quantization)
     return {stage: shared for stage in student.adapters}

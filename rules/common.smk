@@ -1,6 +1,7 @@
 # Helpers shared by the rules: result paths, the variants, and per-rule inputs.
 import re
 
+from refiner_lib import prompts
 from refiner_lib.config import BASELINES, trained_variant
 from refiner_lib.models import source_state
 from refiner_lib.provenance import script_code_hash
@@ -22,7 +23,7 @@ def ptq_settings(variant):
 METHODS = HF_METHODS + [f"{m}@{backend}" for backend in BACKENDS if backend != "hf"
                         for m in HF_METHODS if not ptq_settings(m)]
 TRAINED_STAGES = list(config["training"]["stages"])
-STAGES = ["query_analysis", "doc_structuring", "global_selection"]
+STAGES = list(prompts.STAGES)
 SPLITS = ["train", "eval"]
 # model jobs die of preemption or out-of-memory on clusters; training resumes from its checkpoint
 MODEL_JOB_RETRIES = config["retries"]

@@ -14,13 +14,12 @@ rule train_student:
         metrics=f"{RESULTS}/students/{{stage}}/{{variant}}/metrics.json",
     params:
         code=library_code("train_student"),
-        lora=config["training"]["lora"],
-        validation=config["training"]["validation"],
-        schedule=config["training"]["schedule"],
-        quantization=lambda wc: config["training"]["variants"][wc.variant]["quantization"],
-        objective=lambda wc: objective(wc.stage),
-        seed=config["seed"],
-        precision=config["precision"],
+        # refiner_lib.settings.TrainingSettings: shared by every variant but `quantization`
+        settings=lambda wc: {"lora": config["training"]["lora"], "schedule": config["training"]["schedule"],
+                             "validation": config["training"]["validation"],
+                             "quantization": config["training"]["variants"][wc.variant]["quantization"],
+                             "objective": objective(wc.stage), "seed": config["seed"],
+                             "precision": config["precision"]},
     resources:
         gpu=1,
         attempt=attempt_number,

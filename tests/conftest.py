@@ -22,10 +22,10 @@ def need_shared(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_data():
-    from refiner_lib import data
+    from refiner_lib import data, synthetic
 
-    return data.synthetic_dataset(seed=3, num_articles=12, num_questions=40, min_words=500, max_words=900,
-                                  global_fraction=0.25)
+    return data.synthetic_dataset(synthetic.SyntheticSettings(seed=3, num_articles=12, num_questions=40, min_words=500,
+                                                              max_words=900, global_fraction=0.25))
 
 
 @pytest.fixture(scope="session")

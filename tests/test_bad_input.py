@@ -264,7 +264,7 @@ def test_the_workflow_does_not_retry_a_budget_nothing_fits(tiny_model, tmp_path)
 
 def test_top_k_above_the_corpus_size_is_an_error(tmp_path):
     index = tmp_path / "index.npz"
-    bm25.build_index(CORPUS, 1.5, 0.75, 0.25).save(index)
+    bm25.build_index(CORPUS).save(index)
     write_jsonl(tmp_path / "q.jsonl", [{"id": "q", "question": "Which river?"}])
     with pytest.raises(InputError, match="retrieval.top_k = 3, but the corpus has 2 documents"):
         tasks.retrieve(index, tmp_path / "q.jsonl", tmp_path / "out.jsonl", 3)

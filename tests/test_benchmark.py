@@ -4,7 +4,7 @@ from refiner_lib import benchmark
 
 
 def test_benchmark_measures_every_variant(tmp_path):
-    rows = benchmark.run("tiny", steps=2, batch_size=2, seq_len=32, dtype_name="float32",
+    rows = benchmark.run("tiny", benchmark.Workload(steps=2, batch_size=2, seq_len=32), dtype_name="float32",
                          folder=str(tmp_path / "model"), variants=["lora", "qlora", "lora_ptq_int4"])
     assert [r["variant"] for r in rows] == ["lora", "qlora", "lora_ptq_int4"]
     for row in rows:

@@ -17,7 +17,7 @@ def corpus():
 def test_scores_and_ranking_equal_rank_bm25(corpus, tmp_path):
     tokenized = [bm25.tokenize(d["contents"]) for d in corpus]
     reference = BM25Okapi(tokenized)
-    ours = bm25.build_index(corpus, 1.5, 0.75, 0.25)
+    ours = bm25.build_index(corpus, bm25.BM25Params(1.5, 0.75, 0.25))
     ours.save(tmp_path / "index.npz")
     loaded = bm25.BM25Index.load(tmp_path / "index.npz")
     questions = [json.loads(line)["question"] for line in open(HOTPOTQA / "dev_distractor.jsonl")][:25]
@@ -30,7 +30,7 @@ def test_scores_and_ranking_equal_rank_bm25(corpus, tmp_path):
 
 
 def test_retrieval_finds_gold_paragraphs(corpus):
-    index = bm25.build_index(corpus, 1.5, 0.75, 0.25)
+    index = bm25.build_index(corpus, bm25.BM25Params(1.5, 0.75, 0.25))
     questions = data.load_hotpotqa(HOTPOTQA / "dev_distractor.jsonl", corpus)[:200]
     hits = bm25.retrieve(index, questions, 10)
     recall = np.mean([len({s["doc_id"] for s in q["supporting"]} & set(h["doc_ids"])) / max(1, len(q["supporting"]))

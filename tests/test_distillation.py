@@ -8,6 +8,7 @@ from refiner_lib import distillation, prompts, stages, training
 from refiner_lib.backend import HFBackend
 from refiner_lib.jsonl import InputError
 from refiner_lib.structure import node_titles
+from refiner_lib.settings import LoraSettings, Objective, TrainingOutputs, TrainingSettings
 from test_models_training import LORA, SCHEDULE
 
 TEACHER = {"Local": 0.8, "Global": 0.2}
@@ -47,8 +48,9 @@ def test_kd_moves_the_dqa_student_toward_the_teachers_probabilities(tiny_model, 
         records.append(record)
     schedule = dict(SCHEDULE, epochs=8, max_steps=16, learning_rate=5e-3)
     objective = {"kind": "kd", "temperature": 1.0, "weight": 1.0}  # the distillation term alone
-    training.train_adapter(tiny_model, records, tmp_path / "kd", tmp_path / "kd.csv", LORA, schedule, None, seed=3,
-                           objective=objective)
+    settings = TrainingSettings.from_dict({"lora": LORA, "schedule": schedule, "quantization": None, "seed": 3,
+                                           "objective": objective})
+    training.train_adapter(tiny_model, records, settings, TrainingOutputs(tmp_path / "kd", tmp_path / "kd.csv"))
     asked = [{"id": str(i), "question": q} for i, q in enumerate(questions)]
     before = stages.model_query_analysis(HFBackend(tiny_model), asked)
     after = stages.model_query_analysis(HFBackend(tiny_model, adapters={"query_analysis": str(tmp_path / "kd")}), asked)
@@ -68,8 +70,9 @@ def test_listnet_lowers_the_adr_ranking_loss(tiny_model, tmp_path, synthetic_dat
     objective = {"kind": "kd", "temperature": 1.0, "weight": 1.0}
     every_linear = dict(LORA, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                               "down_proj"])
-    training.train_adapter(tiny_model, [record], tmp_path / "ln", tmp_path / "ln.csv", every_linear, schedule, None,
-                           seed=3, objective=objective)
+    settings = TrainingSettings.from_dict({"lora": every_linear, "schedule": schedule, "quantization": None, "seed": 3,
+                                           "objective": objective})
+    training.train_adapter(tiny_model, [record], settings, TrainingOutputs(tmp_path / "ln", tmp_path / "ln.csv"))
     losses = [float(line.split(",")[2]) for line in (tmp_path / "ln.csv").read_text().splitlines()[1:]]
     target = record[training.SOFT_TARGET]["distribution"]
     entropy = -sum(p * math.log(p) for p in target)  # the cross-entropy's floor: KL = loss - entropy
@@ -91,8 +94,8 @@ def test_the_one_pass_kd_loss_equals_separate_passes(tiny_model):
         record[training.SOFT_TARGET] = distillation.soft_target("query_analysis", {"probabilities": TEACHER}, 2.0, "x")
         records.append(record)
     batch = training.collate(training.encode_all(tokenizer, records, 256), tokenizer.pad_token_id)
-    model = training.prepare_model(tiny_model, LORA, None).eval()
-    objective = {"kind": "kd", "temperature": 2.0, "weight": 0.5}
+    model = training.prepare_model(tiny_model, LoraSettings(**LORA), None).eval()
+    objective = Objective("kd", temperature=2.0, weight=0.5)
     with torch.no_grad():
         together = training.training_loss(model, batch, objective)
         causal_lm = model.get_base_model()

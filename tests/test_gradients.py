@@ -12,6 +12,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from refiner_lib import backend, models, training
+from refiner_lib.settings import LoraSettings, TrainingOutputs, TrainingSettings
 
 # emitted by torch's autograd fallback when backward goes through a kernel without a derivative
 pytestmark = pytest.mark.filterwarnings("error:.*an autograd kernel was not registered:UserWarning")
@@ -92,7 +93,7 @@ def test_every_lora_weight_gets_a_gradient_after_validation(base_dir, variant):
     encoded = training.encode_all(tokenizer, records(3), max_length=64)
     batch = training.collate(encoded[:2], tokenizer.pad_token_id)
     held_out = [training.collate(encoded[2:], tokenizer.pad_token_id)]
-    model = training.prepare_model(base_dir, LORA_BEHIND_BASE, VARIANTS[variant])
+    model = training.prepare_model(base_dir, LoraSettings(**LORA_BEHIND_BASE), VARIANTS[variant])
     rearm_cpu_packing(model)
     model.train()
     with torch.no_grad():  # LoRA zero-inits B, which zeroes A's gradient until the first update
@@ -129,9 +130,11 @@ def test_train_adapter_keeps_every_gradient_through_validation(tiny_model, tmp_p
     try:
         schedule = {"epochs": 2, "max_steps": STEPS, "batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 1,
                     "weight_decay": 0.0, "max_grad_norm": 1.0, "max_seq_len": 64}
-        metrics = training.train_adapter(tiny_model, records(4), tmp_path / "adapter", tmp_path / "loss.csv", LORA,
-                                         schedule, VARIANTS[variant], seed=0, validation_records=records(2),
-                                         validation_every=1)
+        settings = TrainingSettings.from_dict({"lora": LORA, "schedule": schedule, "quantization": VARIANTS[variant],
+                                               "seed": 0, "validation": {"every_steps": 1}})
+        metrics = training.train_adapter(tiny_model, records(4), settings,
+                                         TrainingOutputs(tmp_path / "adapter", tmp_path / "loss.csv"),
+                                         validation_records=records(2))
     finally:
         hook.remove()
     assert metrics["steps"] == STEPS and math.isfinite(metrics["final_validation_loss"])

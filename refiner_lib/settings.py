@@ -1,0 +1,124 @@
+"""Typed settings, in the style of peft's LoraConfig: frozen, one line of doc per
+field, checks across fields in __post_init__. They are built from the validated
+config (schemas/config.schema.yaml holds every default), so a field has a
+default only where leaving it out means "none of this" (no distillation, no
+held-out records). Light: no torch."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """Settings that contradict each other (the schema checks each value alone)."""
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """The low-rank update every variant trains (config `training.lora`)."""
+
+    r: int  # rank of the update matrices
+    alpha: float  # the update is scaled by alpha / r
+    dropout: float  # dropout on the adapter's input while training
+    target_modules: tuple[str, ...]  # names of the linear layers that get an update
+
+    def __post_init__(self):
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        if self.r < 1 or self.alpha <= 0 or not 0 <= self.dropout <= 1 or not self.target_modules:
+            raise SettingsError(f"training.lora: r >= 1, alpha > 0, 0 <= dropout <= 1 and a target module "
+                                f"are needed, got {self}")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The optimization every variant runs (config `training.schedule`)."""
+
+    epochs: int  # passes over the training records (capped by max_steps)
+    max_steps: int  # 0: no cap
+    batch_size: int  # records per optimizer step
+    learning_rate: float  # peak AdamW learning rate (linear warm-up, then linear decay)
+    warmup_steps: int  # steps of linear warm-up
+    weight_decay: float  # AdamW weight decay
+    max_grad_norm: float  # gradient clipping norm
+    max_seq_len: int  # a longer record is left out of training
+
+    def total_steps(self, records: int) -> int:
+        steps_per_epoch = -(-records // self.batch_size)
+        every_epoch = steps_per_epoch * self.epochs
+        return min(self.max_steps, every_epoch) if self.max_steps else every_epoch
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the student learns from: the teacher's outputs (sft) and, with kd,
+    its scores as well (config `training.objective` and `training.distillation`)."""
+
+    kind: str = "sft"  # sft: cross-entropy on the teacher's outputs; kd: plus distillation
+    temperature: float | None = None  # kd: softmax temperature of both distributions
+    weight: float | None = None  # kd: share of the distillation term in the loss
+
+    def __post_init__(self):
+        if self.kind not in ("sft", "kd"):
+            raise SettingsError(f"objective: kind must be sft or kd, got '{self.kind}'")
+        if self.kind == "kd" and (self.temperature is None or self.temperature <= 0
+                                  or self.weight is None or not 0 <= self.weight <= 1):
+            raise SettingsError(f"objective: kd needs temperature > 0 and 0 <= weight <= 1, got {self}")
+
+    @property
+    def distilled(self) -> bool:
+        return self.kind == "kd"
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Held-out training records (config `training.validation`)."""
+
+    num_records: int = 0  # records held out of training; 0: none
+    every_steps: int = 1  # validation loss every this many steps (and at the last)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything that decides a trained adapter besides its base model and
+    records; variants differ only in `quantization`."""
+
+    lora: LoraSettings
+    schedule: Schedule
+    quantization: dict | None  # the base's quantization while training (QLoRA); None: full precision
+    seed: int  # Python and torch seeds, and the order of the records
+    objective: Objective = field(default_factory=Objective)
+    validation: Validation = field(default_factory=Validation)
+    precision: str | None = None  # the base's dtype; None or auto: the machine's choice (precision.py)
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> "TrainingSettings":
+        """From plain values (a rule's params, JSON): lora, schedule, quantization,
+        seed, and optionally objective, validation, precision."""
+        nested = {"lora": LoraSettings, "schedule": Schedule, "objective": Objective, "validation": Validation}
+        values = {name: nested[name](**value) if name in nested else value for name, value in settings.items()
+                  if value is not None or name == "quantization"}
+        return cls(**values)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingOutputs:
+    """Where training writes; how often it saves a checkpoint (which changes no result)."""
+
+    adapter_dir: Path  # the trained adapter (PEFT folder)
+    loss_csv: Path  # training and validation loss per step
+    metrics_path: Path | None = None  # throughput, memory and FLOPs (JSON)
+    checkpoint_dir: Path | None = None  # resumable state; None: no checkpoints
+    checkpoint_every: int = 0  # steps between checkpoints; 0: none
+
+
+@dataclass(frozen=True)
+class BackendLimits:
+    """What an inference backend takes and gives per call."""
+
+    batch_size: int = 8  # prompts per forward pass
+    max_input_tokens: int = 2048  # a longer prompt keeps its last tokens
+    max_new_tokens: int = 512  # the longest generation (vLLM sizes its context window with it)
