@@ -1,5 +1,6 @@
 """The workflow's layout: every rule logged and benchmarked, envs pinned like
 requirements.txt, and the library free of Snakemake."""
+import ast
 import re
 
 import yaml
@@ -54,3 +55,36 @@ def test_light_steps_do_not_import_torch():
                 "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
         loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
         assert loaded.stdout.strip() == "[]", f"{script}.py imports {loaded.stdout.strip()}"
+
+
+def library_imports() -> dict[str, set[str]]:
+    """module -> the refiner_lib modules it imports (at any depth in its code)."""
+    modules = {path.stem: path for path in (ROOT / "refiner_lib").glob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+        graph[name] = imported & set(modules)
+    return graph
+
+
+def test_the_library_has_no_import_cycle():
+    graph = library_imports()
+    finished, path, cycles = set(), [], []
+
+    def visit(module):
+        if module in path:
+            cycles.append(path[path.index(module):] + [module])
+        elif module not in finished:
+            path.append(module)
+            for imported in sorted(graph[module]):
+                visit(imported)
+            path.pop()
+            finished.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    assert cycles == []
+    assert "backend" in graph["vllm_backend"] or "inference" in graph["vllm_backend"]  # the walk sees imports
