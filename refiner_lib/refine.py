@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .bm25 import rank_nodes
+from .bm25 import BM25Params, rank_nodes
 
 
 @dataclass
@@ -61,9 +61,9 @@ def children_of(node: Node, nodes: list[Node]) -> list[Node]:
 
 
 def score_nodes(question: str, nodes: list[Node], probabilities: dict[str, float],
-                selections: list[list[str]]) -> None:
+                selections: list[list[str]], local_scorer: BM25Params = BM25Params()) -> None:
     paragraphs = [n for n in nodes if n.kind == "paragraph"]
-    for node, score in zip(paragraphs, rank_nodes(question, [n.paragraphs[0] for n in paragraphs])):
+    for node, score in zip(paragraphs, rank_nodes(question, [n.paragraphs[0] for n in paragraphs], local_scorer)):
         node.score = score
     # bottom-up means: subsections first, then sections and abstracts
     for kind in ("subsection", "abstract", "section"):
@@ -130,11 +130,11 @@ def render(chosen: list[Node], trees: list[dict]) -> str:
 
 
 def refine_question(question: str, trees: list[dict], probabilities: dict[str, float], selections: list[list[str]],
-                    budget: int, count_tokens) -> dict:
+                    budget: int, count_tokens, local_scorer: BM25Params = BM25Params()) -> dict:
     nodes = build_nodes(trees)
     if not nodes:
         return {"context": "", "context_tokens": 0}
-    score_nodes(question, nodes, probabilities, selections)
+    score_nodes(question, nodes, probabilities, selections, local_scorer)
     for node in nodes:
         node.tokens = sum(count_tokens(p + "\n") for p in node.paragraphs)
     title_tokens = [count_tokens(tree["title"] + "\n\n") for tree in trees]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import measure, refine, stages
+from .bm25 import BM25Params
 from .jsonl import InputError, load_jsonl, read_json
 from .settings import BackendLimits
 
@@ -57,6 +58,7 @@ class RefinerSpec:
     budget: int | None  # refined context size in generator tokens (None for `full`)
     max_context_tokens: int  # the generator's window, for `full`
     student: StudentModels | None = None
+    local_scorer: BM25Params = BM25Params()  # BM25's constants for the paragraphs (config `retrieval`)
 
 
 class Refiner:
@@ -94,7 +96,8 @@ class Refiner:
         probabilities = {"local_only": LOCAL_ONLY, "selection_only": SELECTION_ONLY}.get(
             self.spec.method, analysis["probabilities"] if analysis else None)
         refined = refine.refine_question(q["question"], [trees[d] for d in doc_ids], probabilities,
-                                         [chosen.get(d, []) for d in doc_ids], self.spec.budget, self.count_tokens)
+                                         [chosen.get(d, []) for d in doc_ids], self.spec.budget, self.count_tokens,
+                                         self.spec.local_scorer)
         row = {"id": q["id"], "context": refined["context"]}
         if refined.get("over_budget"):
             row["over_budget"] = True

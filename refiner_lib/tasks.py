@@ -233,10 +233,11 @@ def refiner_spec(method: str, settings: dict, files: dict) -> RefinerSpec:
             backend=settings["backend"], batch_size=refinement["batch_size"],
             max_input_tokens=refinement["max_input_tokens"], max_new_tokens=refinement["max_new_tokens"])
     labels = {stage: files[f"{stage}_labels"] for stage in prompts.STAGES if f"{stage}_labels" in files}
+    scorer = bm25.BM25Params(**settings["local_scorer"]) if settings.get("local_scorer") else bm25.BM25Params()
     return RefinerSpec(method=method, retrieval=retrieval_map(files["retrieval"]),
                        corpus=by_id(load_jsonl(files["corpus"])), teacher_labels=labels,
                        budget=refinement.get("budget_tokens"), max_context_tokens=settings["max_context_tokens"],
-                       student=student)
+                       student=student, local_scorer=scorer)
 
 
 def refine_variant(spec: RefinerSpec, eval_path, generator_dir, output_path) -> None:

@@ -187,6 +187,9 @@ def refine_params(wildcards):
     method = base_method(wildcards.method)
     return {
         "refinement": config["refinement"] if refined_by_stages(wildcards.method) else None,
+        # the local scorer is BM25 with retrieval's constants (refiner_lib.bm25.BM25Params)
+        "local_scorer": {key: config["retrieval"][key] for key in ("k1", "b", "epsilon")}
+        if refined_by_stages(wildcards.method) else None,
         "max_context_tokens": config["generation"]["max_context_tokens"],
         "quantization": config["training"]["variants"].get(method, {}).get("quantization"),
         "ptq": ptq_settings(method),

@@ -71,3 +71,20 @@ def test_full_context_is_cut_to_the_window(tiny_model):
     docs = [{"contents": "Title\n" + "word " * 500}]
     text = refine.full_context(docs, 50, tokenizer)
     assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= 52
+
+
+def test_the_local_scorer_uses_the_configured_bm25_constants(case):
+    """Paragraph scores come from BM25 with retrieval's k1, b and epsilon, not fixed defaults."""
+    from refiner_lib.bm25 import BM25Params
+
+    question, trees = case
+
+    def paragraph_scores(params):
+        nodes = refine.build_nodes(trees)
+        refine.score_nodes(question["question"], nodes, {"Local": 1.0, "Global": 0.0}, [[]] * len(trees), params)
+        return [n.score for n in nodes if n.kind == "paragraph"]
+
+    default = paragraph_scores(BM25Params())
+    assert default == paragraph_scores(BM25Params(k1=1.5, b=0.75, epsilon=0.25))
+    assert paragraph_scores(BM25Params(k1=1.5, b=0.0, epsilon=0.25)) != default
+    assert paragraph_scores(BM25Params(k1=0.5, b=0.75, epsilon=0.25)) != default

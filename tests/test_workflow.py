@@ -208,6 +208,10 @@ RERUNS = {
     "retrieval top-k": ({"retrieval.top_k": 2},
                         {"retrieve": 2, "doc_structuring": 2, "global_selection": 2, "train_student": 2,
                          "quantize_student": 2, **EVAL_SIDE}),
+    # the index and the local scorer of refinement both read BM25's constants
+    "BM25 length normalization": ({"retrieval.b": 0.5},
+                                  {"build_bm25_index": 1, "retrieve": 2, "doc_structuring": 2, "global_selection": 2,
+                                   "train_student": 2, "quantize_student": 2, **EVAL_SIDE}),
     "synthetic data seed": ({"data.synthetic.seed": 8},
                             {"prepare_data": 1, "build_bm25_index": 1, "split_questions": 2, "retrieve": 2,
                              **TEACHER_JOBS, "train_student": 4, "quantize_student": 4, **EVAL_SIDE}),
