@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -49,7 +50,6 @@ class BM25Index:
         self.indptr, self.postings_doc, self.postings_tf = postings
         self.doc_len = doc_len.astype(np.float64)
         self.params = params
-        self.k1, self.b, self.epsilon = params.k1, params.b, params.epsilon
         self.avgdl = float(self.doc_len.mean()) if len(self.doc_len) else 0.0
         self.idf = self._idf()
 
@@ -75,19 +75,20 @@ class BM25Index:
         n_docs = len(self.doc_ids)
         doc_freq = np.diff(self.indptr).astype(np.float64)
         idf = np.log(n_docs - doc_freq + 0.5) - np.log(doc_freq + 0.5)
-        floor = self.epsilon * (idf.sum() / len(idf))
+        floor = self.params.epsilon * (idf.sum() / len(idf))
         return np.where(idf < 0, floor, idf)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         total = np.zeros(len(self.doc_ids), dtype=np.float64)
-        norm = self.k1 * (1 - self.b + self.b * self.doc_len / self.avgdl)
+        k1, b = self.params.k1, self.params.b
+        norm = k1 * (1 - b + b * self.doc_len / self.avgdl)
         for token in query_tokens:
             index = self.vocab.get(token)
             if index is None:
                 continue
             start, end = self.indptr[index], self.indptr[index + 1]
             docs, tf = self.postings_doc[start:end], self.postings_tf[start:end]
-            total[docs] += self.idf[index] * tf * (self.k1 + 1) / (tf + norm[docs])
+            total[docs] += self.idf[index] * tf * (k1 + 1) / (tf + norm[docs])
         return total
 
     def top_k(self, query: str, k: int) -> list[tuple[str, float]]:
@@ -100,7 +101,7 @@ class BM25Index:
         with atomic_path(path) as temporary, temporary.open("wb") as handle:
             np.savez(handle, indptr=self.indptr, postings_doc=self.postings_doc, postings_tf=self.postings_tf,
                      doc_len=self.doc_len.astype(np.int64))
-        meta = {"doc_ids": self.doc_ids, "vocab": list(self.vocab), "k1": self.k1, "b": self.b, "epsilon": self.epsilon}
+        meta = {"doc_ids": self.doc_ids, "vocab": list(self.vocab), **dataclasses.asdict(self.params)}
         with atomic_path(meta_path(path)) as temporary:
             temporary.write_text(json.dumps(meta), encoding="utf-8")
 

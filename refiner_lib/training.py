@@ -255,7 +255,9 @@ def optimizer_step(model, optimizer, batch: dict, rate: float, settings: Trainin
         loss.backward()
     if progress.step == 0:
         progress.flops_per_token = counter.get_total_flops() / int(batch["attention_mask"].sum())
-    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], settings.schedule.max_grad_norm)
+    # the optimizer holds exactly the trainable parameters: no walk over the whole model each step
+    trainable = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(trainable, settings.schedule.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     progress.seconds += time.perf_counter() - started
