@@ -259,8 +259,8 @@ def source_state(source: str) -> list | str:
     folder = Path(source)
     if not folder.is_dir():
         return source  # the materialize job reports it
-    return [[str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns]
-            for path in sorted(folder.rglob("*")) if path.is_file()]
+    files = (path for path in sorted(folder.rglob("*")) if path.is_file())
+    return [[str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns] for path in files for stat in [path.stat()]]
 
 
 def load_tokenizer(folder: str | Path):
