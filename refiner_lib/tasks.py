@@ -231,7 +231,7 @@ def refiner_spec(method: str, settings: dict, files: dict) -> RefinerSpec:
             model_dir=str(files["student"]), adapters={} if settings["ptq"] else per_stage,
             stage_models=per_stage if settings["ptq"] else {}, quantization=settings["quantization"],
             backend=settings["backend"], batch_size=refinement["batch_size"],
-            max_input_tokens=refinement["max_input_tokens"], max_new_tokens=refinement["max_new_tokens"])
+            max_input_tokens=refinement["max_input_tokens"], max_new_tokens=refinement.get("max_new_tokens", {}))
     labels = {stage: files[f"{stage}_labels"] for stage in prompts.STAGES if f"{stage}_labels" in files}
     scorer = bm25.BM25Params(**settings["local_scorer"]) if settings.get("local_scorer") else bm25.BM25Params()
     return RefinerSpec(method=method, retrieval=retrieval_map(files["retrieval"]),

@@ -1,8 +1,9 @@
 # Helpers shared by the rules: result paths, the variants, and per-rule inputs.
 import re
 
-from refiner_lib import prompts
+from refiner_lib import config_keys, prompts
 from refiner_lib.config import BASELINES, trained_variant
+from refiner_lib.config_keys import base_method, method_backend, refined_by_stages, runs_student
 from refiner_lib.models import source_state
 from refiner_lib.provenance import script_code_hash
 
@@ -91,27 +92,13 @@ def library_code(script):
     return script_code_hash(f"{workflow.basedir}/workflow_scripts/{script}.py")
 
 
-def refined_by_stages(method):
-    """`full` only cuts the retrieved text: no stage labels, no refinement settings."""
-    return base_method(method) != "full"
 
-
-def base_method(method):
-    """The baseline or variant a method runs: `qlora@vllm` -> `qlora`."""
-    return method.split("@")[0]
-
-
-def method_backend(method):
-    return method.split("@")[1] if "@" in method else "hf"
 
 
 def methods_on(backend):
     """The methods whose generator runs on `backend` (timed together)."""
     return [m for m in METHODS if method_backend(m) == backend]
 
-
-def runs_student(method):
-    return base_method(method) not in BASELINES
 
 
 def stage_labels(wildcards):
@@ -130,10 +117,10 @@ def training_metrics():
             for stage in TRAINED_STAGES for variant in VARIANTS if not ptq_settings(variant)]
 
 
-def objective(stage):
+def objective(settings, stage):
     """sft, or kd with its temperature and weight: the training settings a stage's objective decides."""
-    if config["training"]["objective"][stage] == "kd":
-        return {"kind": "kd", **config["training"]["distillation"]}
+    if settings["training"]["objective"][stage] == "kd":
+        return {"kind": "kd", **settings["training"]["distillation"]}
     return {"kind": "sft"}
 
 
@@ -152,47 +139,59 @@ def whole_machine():
     return workflow.resource_settings.cores or 1
 
 
-def timing_settings():
+def job_config(rule, wildcards):
+    """The part of the config a job of `rule` reads (refiner_lib.config_keys):
+    every config value in its params comes from here, so that an edit reruns
+    exactly the jobs that read the key."""
+    return config_keys.declared(rule, config, dict(wildcards.items()))
+
+
+def declared_params(rule, build):
+    """A params entry: build(job's declared config, wildcards)."""
+    return lambda wildcards: build(job_config(rule, wildcards), wildcards)
+
+
+def timing_settings(settings):
     """The latency pass's sample: the same questions for every method."""
-    return {**config["measurement"], "seed": config["seed"]}
+    return {**settings["measurement"], "seed": settings["seed"]}
 
 
-def backend_settings(method):
-    """The inference backend of a method and the settings it depends on."""
-    return settings_of_backend(method_backend(method))
-
-
-def settings_of_backend(backend):
+def backend_settings(settings, backend):
+    """An inference backend and the settings it depends on."""
     if backend == "vllm":
-        return {"kind": "vllm", **config["inference"]["vllm"]}
-    return {"kind": backend, "precision": config["precision"]}
+        return {"kind": "vllm", **settings["inference"]["vllm"]}
+    return {"kind": backend, "precision": settings["precision"]}
 
 
-def teacher_settings(stage):
-    """What a stage's teacher job reads. The oracle reads the annotations (query
-    analysis also its confidence); an LLM teacher its model settings, this
-    stage's adapter and, where it generates, this stage's token limit."""
-    teacher = config["teacher"]
+def teacher_settings(settings, wildcards):
+    """The oracle reads its kind (query analysis also its confidence); an LLM
+    teacher its model settings, its stage's adapter and its stage's token limit."""
+    teacher = settings["teacher"]
     if teacher["kind"] != "llm":
-        confidence = {"oracle_confidence": teacher["oracle_confidence"]} if stage == "query_analysis" else {}
-        return {"kind": teacher["kind"], **confidence}
-    limits = {stage: teacher["max_new_tokens"][stage]} if stage in teacher["max_new_tokens"] else {}
-    return {"kind": "llm", "adapters": {stage: teacher["adapters"][stage]}, "batch_size": teacher["batch_size"],
-            "max_input_tokens": teacher["max_input_tokens"], "max_new_tokens": limits,
-            "precision": config["precision"]}
+        return teacher
+    return {"max_new_tokens": {}, **teacher, "precision": settings["precision"]}
 
 
-def refine_params(wildcards):
+def training_settings(settings, wildcards):
+    """refiner_lib.settings.TrainingSettings: shared by every variant but `quantization`."""
+    training = settings["training"]
+    return {"lora": training["lora"], "schedule": training["schedule"], "validation": training["validation"],
+            "quantization": training["variants"][wildcards.variant]["quantization"],
+            "objective": objective(settings, wildcards.stage), "seed": settings["seed"],
+            "precision": settings["precision"]}
+
+
+def refine_params(settings, wildcards):
     """The settings that decide a method's refined contexts (not its timing)."""
-    method = base_method(wildcards.method)
+    variant = settings.get("training", {}).get("variants", {}).get(base_method(wildcards.method), {})
+    student = runs_student(wildcards.method)
     return {
-        "refinement": config["refinement"] if refined_by_stages(wildcards.method) else None,
+        "refinement": settings.get("refinement"),
         # the local scorer is BM25 with retrieval's constants (refiner_lib.bm25.BM25Params)
-        "local_scorer": {key: config["retrieval"][key] for key in ("k1", "b", "epsilon")}
-        if refined_by_stages(wildcards.method) else None,
-        "max_context_tokens": config["generation"]["max_context_tokens"],
-        "quantization": config["training"]["variants"].get(method, {}).get("quantization"),
-        "ptq": ptq_settings(method),
-        "trained_stages": TRAINED_STAGES if runs_student(wildcards.method) else [],
-        "backend": backend_settings(wildcards.method),
+        "local_scorer": settings.get("retrieval"),
+        "max_context_tokens": settings["generation"]["max_context_tokens"],
+        "quantization": variant.get("quantization"),
+        "ptq": variant.get("ptq"),
+        "trained_stages": settings["training"]["stages"] if student else [],
+        "backend": backend_settings(settings, method_backend(wildcards.method)) if student else None,
     }

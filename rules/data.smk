@@ -8,7 +8,7 @@ rule prepare_data:
         trees=f"{RESULTS}/data/trees.jsonl",
     params:
         code=library_code("prepare_data"),
-        data={key: value for key, value in config["data"].items() if key != "split"},
+        data=declared_params("prepare_data", lambda settings, wc: settings["data"]),
     log:
         log_path("prepare_data"),
     benchmark:
@@ -28,8 +28,8 @@ rule split_questions:
         f"{RESULTS}/data/{{split}}.jsonl",
     params:
         code=library_code("split_questions"),
-        size=lambda wc: config["data"]["split"][f"num_{wc.split}"],
-        seed=config["seed"],
+        size=declared_params("split_questions", lambda settings, wc: settings["data"]["split"][f"num_{wc.split}"]),
+        seed=declared_params("split_questions", lambda settings, wc: settings["seed"]),
     log:
         log_path("split_questions/{split}"),
     benchmark:

@@ -5,11 +5,10 @@ rule materialize_model:
         directory(f"{RESULTS}/models/{{model}}"),
     params:
         code=library_code("materialize_model"),
-        source=lambda wc: config["models"][wc.model]["source"],
+        model=declared_params("materialize_model", lambda settings, wc: settings["models"][wc.model]),
         # a local folder's file names, sizes and times: an edited source is materialized again
-        source_state=lambda wc: source_state(config["models"][wc.model]["source"]),
-        sha256=lambda wc: config["models"][wc.model].get("sha256"),
-        trust_remote_code=lambda wc: config["models"][wc.model]["trust_remote_code"],
+        source_state=declared_params("materialize_model",
+                                     lambda settings, wc: source_state(settings["models"][wc.model]["source"])),
     log:
         log_path("materialize_model/{model}"),
     benchmark:

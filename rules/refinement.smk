@@ -21,7 +21,7 @@ rule refine:
         f"{RESULTS}/refined/{{method}}.jsonl",
     params:
         code=library_code("refine"),
-        settings=refine_params,
+        settings=declared_params("refine", refine_params),
     resources:
         gpu=lambda wc: 1 if runs_student(wc.method) else 0,
         attempt=attempt_number,
@@ -50,8 +50,8 @@ rule time_refine:
         f"{RESULTS}/timing/{{method}}.refine.json",
     params:
         code=library_code("time_refine"),
-        settings=refine_params,
-        timing=timing_settings(),
+        settings=declared_params("time_refine", refine_params),
+        timing=declared_params("time_refine", lambda settings, wc: timing_settings(settings)),
     resources:
         gpu=lambda wc: 1 if runs_student(wc.method) else 0,
         attempt=attempt_number,
@@ -77,8 +77,8 @@ rule generate:
         f"{RESULTS}/answers/{{method}}.jsonl",
     params:
         code=library_code("generate"),
-        generation=config["generation"],
-        backend=lambda wc: backend_settings(wc.method),
+        generation=declared_params("generate", lambda settings, wc: settings["generation"]),
+        backend=declared_params("generate", lambda settings, wc: backend_settings(settings, method_backend(wc.method))),
     resources:
         gpu=1,
         attempt=attempt_number,
@@ -106,9 +106,9 @@ rule time_generate:
     params:
         code=library_code("time_generate"),
         methods=lambda wc: methods_on(wc.backend),
-        generation=config["generation"],
-        backend=lambda wc: settings_of_backend(wc.backend),
-        timing=timing_settings(),
+        generation=declared_params("time_generate", lambda settings, wc: settings["generation"]),
+        backend=declared_params("time_generate", lambda settings, wc: backend_settings(settings, wc.backend)),
+        timing=declared_params("time_generate", lambda settings, wc: timing_settings(settings)),
     resources:
         gpu=1,
         attempt=attempt_number,

@@ -6,9 +6,7 @@ rule build_bm25_index:
         meta=f"{RESULTS}/retrieval/bm25.meta.json",
     params:
         code=library_code("build_bm25_index"),
-        k1=config["retrieval"]["k1"],
-        b=config["retrieval"]["b"],
-        epsilon=config["retrieval"]["epsilon"],
+        bm25=declared_params("build_bm25_index", lambda settings, wc: settings["retrieval"]),
     log:
         log_path("build_bm25_index"),
     benchmark:
@@ -28,7 +26,7 @@ rule retrieve:
         f"{RESULTS}/retrieval/{{split}}.jsonl",
     params:
         code=library_code("retrieve"),
-        top_k=config["retrieval"]["top_k"],
+        top_k=declared_params("retrieve", lambda settings, wc: settings["retrieval"]["top_k"]),
     log:
         log_path("retrieve/{split}"),
     benchmark:

@@ -12,7 +12,7 @@ rule query_analysis:
         labels=teacher_labels("query_analysis", "{split}"),
     params:
         code=library_code("teacher_query_analysis"),
-        teacher=teacher_settings("query_analysis"),
+        teacher=declared_params("query_analysis", teacher_settings),
     resources:
         gpu=TEACHER_GPUS,
         attempt=attempt_number,
@@ -40,7 +40,7 @@ rule doc_structuring:
         labels=teacher_labels("doc_structuring", "{split}"),
     params:
         code=library_code("teacher_doc_structuring"),
-        teacher=teacher_settings("doc_structuring"),
+        teacher=declared_params("doc_structuring", teacher_settings),
     resources:
         gpu=TEACHER_GPUS,
         attempt=attempt_number,
@@ -67,7 +67,7 @@ rule global_selection:
         labels=teacher_labels("global_selection", "{split}"),
     params:
         code=library_code("teacher_global_selection"),
-        teacher=teacher_settings("global_selection"),
+        teacher=declared_params("global_selection", teacher_settings),
     resources:
         gpu=TEACHER_GPUS,
         attempt=attempt_number,

@@ -7,19 +7,14 @@ rule train_student:
         # distillation reads the teacher's scores; a global-selection student is
         # calibrated on the teacher's titles and selections
         labels=lambda wc: teacher_labels(wc.stage, "train")
-        if objective(wc.stage)["kind"] == "kd" or wc.stage == "global_selection" else [],
+        if objective(config, wc.stage)["kind"] == "kd" or wc.stage == "global_selection" else [],
     output:
         adapter=directory(adapter_dir("{stage}", "{variant}")),
         loss=f"{RESULTS}/students/{{stage}}/{{variant}}/loss.csv",
         metrics=f"{RESULTS}/students/{{stage}}/{{variant}}/metrics.json",
     params:
         code=library_code("train_student"),
-        # refiner_lib.settings.TrainingSettings: shared by every variant but `quantization`
-        settings=lambda wc: {"lora": config["training"]["lora"], "schedule": config["training"]["schedule"],
-                             "validation": config["training"]["validation"],
-                             "quantization": config["training"]["variants"][wc.variant]["quantization"],
-                             "objective": objective(wc.stage), "seed": config["seed"],
-                             "precision": config["precision"]},
+        settings=declared_params("train_student", training_settings),
     resources:
         gpu=1,
         attempt=attempt_number,
@@ -50,11 +45,12 @@ rule quantize_student:
         directory(f"{RESULTS}/students/{{stage}}/{{variant}}/quantized"),
     params:
         code=library_code("quantize_student"),
-        ptq=lambda wc: ptq_settings(wc.variant),
-        precision=config["precision"],
-        held_out_records=lambda wc: config["training"]["validation"]["num_records"]
-        if wc.stage == "global_selection" else None,
-        seed=config["seed"],
+        ptq=declared_params("quantize_student", lambda settings, wc: settings["training"]["variants"][wc.variant]["ptq"]),
+        precision=declared_params("quantize_student", lambda settings, wc: settings["precision"]),
+        # a global-selection student's threshold: chosen again on the records training held out
+        held_out=declared_params("quantize_student", lambda settings, wc: {
+            "records": settings["training"]["validation"]["num_records"], "seed": settings["seed"]}
+            if wc.stage == "global_selection" else None),
     resources:
         gpu=1,
         attempt=attempt_number,

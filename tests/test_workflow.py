@@ -12,8 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import HOTPOTQA, need_shared
-from refiner_lib import report, stage_times
-from refiner_lib.config import BASELINES
+import config_edits
+from refiner_lib import config_keys, report, stage_times
+from refiner_lib.config import BASELINES, validate
 from workflow_helpers import copy_sources, dry_run_jobs, run, tiny_config, write_config
 
 def blank_by_definition(method: str) -> set[str]:
@@ -336,3 +337,84 @@ def test_the_same_config_on_the_same_machine_gives_the_same_numbers(synthetic_ru
     rows = [[{k: r[k] for k in QUALITY_COLUMNS} for r in csv.DictReader((results / "summary.csv").open())]
             for results in (first, second)]
     assert rows[0] == rows[1]
+
+
+# Keys whose new value cannot be derived from the schema alone (a path, a model's
+# name, a data set that needs its files), as the edits that give them one.
+def special_edits(key: str, config: dict, workdir: Path) -> dict | None:
+    model = config["models"]["tiny"]["source"]
+    edits = {
+        "results": {"results": "results_elsewhere"},
+        "models.tiny.source": {"models.tiny.source": model + "/."},  # the same folder, named otherwise
+        "models.tiny.sha256": {"models.tiny.sha256": "0" * 64},
+        "data.kind": {"data.kind": "flashrag", "data.flashrag": flashrag_files(workdir)},
+        "inference.backends": {"inference.backends": ["hf", "vllm"]},
+    }
+    role = re.fullmatch(r"roles\.(\w+)", key)
+    if role:  # another model entry, from the same folder
+        return {"models.other": {"source": model}, key: "other"}
+    block = re.fullmatch(r"data\.(hotpotqa|flashrag)\.\w+", key)
+    if block:  # a data set the run does not use: both of its files at once
+        return {f"data.{block.group(1)}": {"questions": "elsewhere/questions.jsonl", "corpus": "elsewhere/corpus.jsonl"}}
+    adapter = re.fullmatch(r"teacher\.adapters\.\w+", key)
+    if adapter:  # the oracle reads no adapter
+        return {key: "elsewhere/adapter"}
+    return edits.get(key)
+
+
+def flashrag_files(workdir: Path) -> dict:
+    """Two small FlashRAG files: a dry run only needs them to exist."""
+    questions, corpus = workdir / "flashrag_questions.jsonl", workdir / "flashrag_corpus.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "question": "Who?", "golden_answers": ["A"]}) + "\n")
+    corpus.write_text(json.dumps({"id": "d1", "contents": "Title\nText."}) + "\n")
+    return {"questions": str(questions), "corpus": str(corpus)}
+
+
+UNEDITABLE = {"training.objective.doc_structuring": "its one allowed value is sft"}
+EVERY_KEY = [key for key in config_edits.leaf_keys(validate(tiny_config(Path("tiny")))) if key not in UNEDITABLE]
+
+
+def graph(synthetic_run, config: dict) -> dict:
+    """output file -> its job's wildcards and inputs, for every job `config` makes."""
+    try:
+        result = run(synthetic_run["workdir"], config, "--dry-run", "--forceall", source=synthetic_run["source"])
+    finally:
+        write_config(synthetic_run["workdir"], synthetic_run["config"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return config_edits.dry_run_graph(result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="module")
+def finished_graph(synthetic_run):
+    return graph(synthetic_run, synthetic_run["config"])
+
+
+@pytest.mark.parametrize("key", EVERY_KEY)
+def test_editing_any_config_key_reruns_exactly_the_jobs_that_read_it(synthetic_run, finished_graph, key):
+    """Each leaf key of the schema, edited on a finished run: Snakemake plans the
+    jobs that refiner_lib.config_keys says read it (or that the edit creates)
+    and their descendants, and no other job."""
+    workdir, config = synthetic_run["workdir"], synthetic_run["config"]
+    before = validate(copy.deepcopy(config))
+    node = config_edits.leaf_keys(before)[key]
+    changes = special_edits(key, config, workdir)
+    if changes is None:
+        try:
+            value = config_keys.lookup(before, key)
+        except KeyError:
+            value = None
+        changes = {key: config_edits.other_value(node, value)}
+    after = config_edits.edited(before, changes)
+    try:
+        result = run(workdir, after, "--detailed-summary", source=synthetic_run["source"])
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs = config_edits.summary_outputs(result.stdout)
+    finally:
+        write_config(workdir, config)
+    if config_edits.changes_inputs(outputs, finished_graph):
+        outputs = config_edits.with_inputs(outputs, graph(synthetic_run, after))
+    expected = config_edits.downstream(outputs, config_edits.reading_outputs(outputs, finished_graph, before, after))
+    planned = {output for output in outputs if output.pending}
+    unexpected, missing = sorted(map(str, planned - expected)), sorted(map(str, expected - planned))
+    assert not unexpected and not missing, \
+        f"{changes}: planned though it reads no edited key: {unexpected}; reads one but not planned: {missing}"

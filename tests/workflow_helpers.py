@@ -3,11 +3,13 @@ a private copy of the sources (for tests that edit library code), and the
 job counts of a dry run."""
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -28,7 +30,7 @@ def tiny_config(model_path: Path) -> dict:
     config["data"]["split"] = {"num_train": 12, "num_eval": 6}
     config["training"]["validation"] = {"num_records": 4, "every_steps": 1}
     config["training"]["schedule"].update(max_steps=2, batch_size=2, max_seq_len=256)
-    config["refinement"].update(budget_tokens=96, max_new_tokens={"doc_structuring": 16, "global_selection": 8})
+    config["refinement"].update(budget_tokens=96, max_new_tokens={"doc_structuring": 16})
     config["generation"].update(max_new_tokens=4, max_context_tokens=160)
     config["teacher"]["max_new_tokens"] = {"doc_structuring": 16, "global_selection": 8}
     config["training"]["variants"].update(PTQ_VARIANTS)
@@ -53,8 +55,24 @@ def snakemake_command(workdir: Path, source: Path = ROOT, cores: int = 2) -> lis
             "--directory", str(workdir)]
 
 
+@functools.cache
+def no_slurm_probe() -> str:
+    """A folder holding an `scontrol` that fails at once. Snakemake's SLURM plugin
+    runs `scontrol show config` when it is imported (for a help text), and on a
+    machine with SLURM's client but no controller that call waits 9 s: every
+    local snakemake command of the tests would pay it."""
+    folder = Path(tempfile.mkdtemp(prefix="no-slurm-probe-"))
+    probe = folder / "scontrol"
+    probe.write_text("#!/bin/sh\nexit 1\n")
+    probe.chmod(0o755)
+    return str(folder)
+
+
 def source_env(source: Path = ROOT) -> dict:
+    """The environment of a local snakemake command: the library from `source`,
+    and no wait for a SLURM controller (the SLURM test runs with its own)."""
     env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([no_slurm_probe(), env.get("PATH", "")])
     if source != ROOT:
         env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env

@@ -3,5 +3,4 @@ from refiner_lib.runtime import setup
 from refiner_lib.tasks import build_index
 
 setup(snakemake.log[0])
-p = snakemake.params
-build_index(snakemake.input.corpus, snakemake.output.index, BM25Params(p.k1, p.b, p.epsilon))
+build_index(snakemake.input.corpus, snakemake.output.index, BM25Params(**snakemake.params.bm25))

@@ -1,0 +1,227 @@
+"""Which config keys each rule's jobs read: the one declaration behind the
+rules' params (rules/common.smk builds every job's params from `declared`,
+which holds these keys and nothing else), the README's rerun table and the
+every-key rerun test (tests/test_every_key.py).
+
+A key is dotted (`training.lora.r`); a key names its whole subtree
+(`data.synthetic`). What a job reads can depend on the config itself (the
+oracle teacher reads none of the LLM teacher's settings), so each rule's entry
+is a function of the config and the job's wildcards. Keys that shape a job's
+inputs (a model's role, a variant's quantization that picks the adapter a PTQ
+variant merges) count as read too: Snakemake reruns a job whose inputs change.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from .config import BASELINES, trained_variant
+
+Keys = list[str]
+Wildcards = Mapping[str, str]
+
+# Read by a job but changing none of its results, so kept out of params: an edit reruns nothing.
+NO_RESULT = {
+    "training.checkpoint_every_steps": "train_student: how often it saves its state for a resume",
+    "retries": "every model rule: how often a failed job is tried again",
+    "data.split": "split_questions: the other part's size, to check that both parts fit",
+}
+
+
+def base_method(method: str) -> str:
+    """The baseline or variant a method runs: `qlora@vllm` -> `qlora`."""
+    return method.split("@")[0]
+
+
+def method_backend(method: str) -> str:
+    return method.split("@")[1] if "@" in method else "hf"
+
+
+def runs_student(method: str) -> bool:
+    return base_method(method) not in BASELINES
+
+
+def refined_by_stages(method: str) -> bool:
+    """`full` only cuts the retrieved text: no stage labels, no refinement settings."""
+    return base_method(method) != "full"
+
+
+def backend_keys(backend: str) -> Keys:
+    return ["inference.vllm"] if backend == "vllm" else ["precision"]
+
+
+def quantization_keys(config: Mapping, key: str) -> Keys:
+    """A bitsandbytes block: 8 bits reads `bits` alone (LLM.int8 has no quant
+    type, double quantization or compute dtype); 4 bits reads all of it."""
+    try:
+        block = lookup(config, key)
+    except KeyError:
+        block = None
+    return [f"{key}.bits"] if block and block.get("bits") == 8 else [key]
+
+
+def variant_keys(config: Mapping, variant: str) -> Keys:
+    """A variant's quantization while training and after it (PTQ)."""
+    prefix = f"training.variants.{variant}"
+    return quantization_keys(config, f"{prefix}.quantization") + quantization_keys(config, f"{prefix}.ptq")
+
+
+def sibling_keys(config: Mapping, variant: str) -> Keys:
+    """A PTQ variant merges the adapter of the first trained variant with its
+    training-time quantization: which one that is reads that variant's block."""
+    sibling = trained_variant(config, variant)
+    return [f"training.variants.{sibling}"] if sibling != variant else []
+
+
+def materialize_model(config: Mapping, wc: Wildcards) -> Keys:
+    return [f"models.{wc['model']}"]
+
+
+def prepare_data(config: Mapping, wc: Wildcards) -> Keys:
+    # a data set's block is read only when it is the one chosen
+    return ["data.kind", f"data.{config['data']['kind']}"]
+
+
+def split_questions(config: Mapping, wc: Wildcards) -> Keys:
+    return [f"data.split.num_{wc['split']}", "seed"]
+
+
+def build_bm25_index(config: Mapping, wc: Wildcards) -> Keys:
+    return ["retrieval.k1", "retrieval.b", "retrieval.epsilon"]
+
+
+def retrieve(config: Mapping, wc: Wildcards) -> Keys:
+    return ["retrieval.top_k"]
+
+
+def teacher_stage(stage: str) -> Callable[[Mapping, Wildcards], Keys]:
+    """The oracle reads the annotations (query analysis also its confidence); an
+    LLM teacher its model, this stage's adapter and, where it generates, this
+    stage's token limit."""
+    def keys(config: Mapping, wc: Wildcards) -> Keys:
+        if config["teacher"]["kind"] != "llm":
+            return ["teacher.kind"] + (["teacher.oracle_confidence"] if stage == "query_analysis" else [])
+        limit = [f"teacher.max_new_tokens.{stage}"] if stage != "query_analysis" else []
+        return ["teacher.kind", "roles.teacher", f"teacher.adapters.{stage}", "teacher.batch_size",
+                "teacher.max_input_tokens", "precision"] + limit
+    return keys
+
+
+def objective_keys(config: Mapping, stage: str) -> Keys:
+    kd = config["training"]["objective"].get(stage) == "kd"
+    return [f"training.objective.{stage}"] + (["training.distillation"] if kd else [])
+
+
+def train_student(config: Mapping, wc: Wildcards) -> Keys:
+    """Every variant trains with the same LoRA settings, schedule and validation;
+    only its quantization differs."""
+    quantization = quantization_keys(config, f"training.variants.{wc['variant']}.quantization")
+    return ["roles.student", "training.lora", "training.schedule", "training.validation", *quantization, "seed",
+            "precision"] + objective_keys(config, wc["stage"])
+
+
+def quantize_student(config: Mapping, wc: Wildcards) -> Keys:
+    """A PTQ variant's settings, and its training-time quantization (`null`),
+    which picks the sibling whose adapter it merges. A global-selection student
+    chooses its threshold again on the records training held out."""
+    variant = wc["variant"]
+    held_out = ["training.validation.num_records", "seed"] if wc["stage"] == "global_selection" else []
+    return ["roles.student", *variant_keys(config, variant), *sibling_keys(config, variant), "precision"] + held_out
+
+
+def student_refinement_keys(config: Mapping) -> Keys:
+    """A student's generation limits: only a doc-structuring student generates
+    (a global-selection student scores titles)."""
+    structures = "doc_structuring" in config["training"]["stages"]
+    return ["refinement.batch_size", "refinement.max_input_tokens"] + \
+        (["refinement.max_new_tokens.doc_structuring"] if structures else [])
+
+
+def refine(config: Mapping, wc: Wildcards) -> Keys:
+    """A method's refined contexts: the budget and the local BM25 scorer (every
+    method but `full`, which only cuts the retrieved text), and a student's
+    models, limits and backend."""
+    method = wc["method"]
+    keys = ["roles.generator", "generation.max_context_tokens"]  # its tokenizer counts the budget
+    if refined_by_stages(method):
+        keys += ["refinement.budget_tokens", "retrieval.k1", "retrieval.b", "retrieval.epsilon"]
+    if runs_student(method):
+        variant = base_method(method)
+        keys += ["roles.student", "training.stages", *variant_keys(config, variant), *student_refinement_keys(config),
+                 *backend_keys(method_backend(method))]
+        keys += sibling_keys(config, variant)
+    return keys
+
+
+def time_refine(config: Mapping, wc: Wildcards) -> Keys:
+    return refine(config, wc) + ["measurement", "seed"]
+
+
+def generate(config: Mapping, wc: Wildcards) -> Keys:
+    return ["roles.generator", "generation", *backend_keys(method_backend(wc["method"]))]
+
+
+def time_generate(config: Mapping, wc: Wildcards) -> Keys:
+    return ["roles.generator", "generation", *backend_keys(wc["backend"]), "measurement", "seed"]
+
+
+def nothing(config: Mapping, wc: Wildcards) -> Keys:
+    """Reads files only (which methods and students exist shapes its inputs)."""
+    return []
+
+
+READS: dict[str, Callable[[Mapping, Wildcards], Keys]] = {
+    "materialize_model": materialize_model,
+    "prepare_data": prepare_data,
+    "split_questions": split_questions,
+    "build_bm25_index": build_bm25_index,
+    "retrieve": retrieve,
+    "query_analysis": teacher_stage("query_analysis"),
+    "doc_structuring": teacher_stage("doc_structuring"),
+    "global_selection": teacher_stage("global_selection"),
+    "train_student": train_student,
+    "quantize_student": quantize_student,
+    "refine": refine,
+    "time_refine": time_refine,
+    "generate": generate,
+    "time_generate": time_generate,
+    "evaluate": nothing,
+    "summarize": nothing,
+    "plot_results": nothing,
+}
+
+
+def reads(rule: str, config: Mapping, wildcards: Wildcards) -> Keys:
+    return READS[rule](config, wildcards)
+
+
+def lookup(config: Mapping, key: str):
+    """The value at a dotted key; a KeyError names the whole key."""
+    node = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return node
+
+
+def declared(rule: str, config: Mapping, wildcards: Wildcards) -> dict:
+    """The part of `config` a job of `rule` reads, nested as in the config: the
+    only config its params are built from. A declared key the config leaves out
+    (an optional one) is absent here too."""
+    subset: dict = {}
+    for key in reads(rule, config, wildcards):
+        try:
+            value = lookup(config, key)
+        except KeyError:
+            continue
+        *parents, last = key.split(".")
+        node = subset
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return subset
+
+
+def is_read(key: str, rule: str, config: Mapping, wildcards: Wildcards) -> bool:
+    """Whether a job of `rule` reads the leaf `key` (it or a key above it is declared)."""
+    return any(key == read or key.startswith(read + ".") for read in reads(rule, config, wildcards))
