@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .jsonl import InputError, atomic_path
+from .errors import InputError
+from .jsonl import atomic_path
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
 

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from .errors import ConfigError
+
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def validate(config: dict, source: str = "config") -> dict:

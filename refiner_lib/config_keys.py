@@ -23,7 +23,17 @@ Wildcards = Mapping[str, str]
 NO_RESULT = {
     "training.checkpoint_every_steps": "train_student: how often it saves its state for a resume",
     "retries": "every model rule: how often a failed job is tried again",
-    "data.split": "split_questions: the other part's size, to check that both parts fit",
+    "data.split": "split_questions: the other part's size, only to check that both parts fit",
+}
+
+# Keys that decide which jobs exist (an edit adds or removes jobs, besides any
+# job that reads them); the every-key test counts a new job as one that reads the
+# edit. A variant's name and whether it has `ptq` do too.
+SHAPES_JOBS = {
+    "results": "the folder of every output (every job runs again)",
+    "roles": "which models materialize_model makes",
+    "training.stages": "which stages train_student and quantize_student run",
+    "inference.backends": "which METHOD@vllm jobs exist",
 }
 
 

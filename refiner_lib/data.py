@@ -12,7 +12,8 @@ import random
 from pathlib import Path
 
 from . import synthetic
-from .jsonl import InputError, check_unique, read_jsonl, require, require_text
+from .errors import InputError
+from .jsonl import check_unique, read_jsonl, require, require_text
 from .structure import flat_tree
 
 LOG = logging.getLogger(__name__)

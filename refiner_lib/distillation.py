@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from .jsonl import InputError
+from .errors import InputError
 from .prompts import QUERY_LABELS
 
 KD_STAGES = ("query_analysis", "global_selection")

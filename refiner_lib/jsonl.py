@@ -16,9 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-
-class InputError(ValueError):
-    """Bad input data: the message names the file, record and field."""
+from .errors import InputError
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:

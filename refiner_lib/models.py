@@ -20,10 +20,7 @@ import zipfile
 from pathlib import Path
 
 from .jsonl import current_umask
-
-
-class ModelSourceError(RuntimeError):
-    pass
+from .errors import ModelSourceError
 
 
 # Used when a tokenizer ships without a chat template (ChatML, as SmolLM2/Qwen2).

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from .jsonl import InputError, atomic_path  # noqa: E402
+from .errors import InputError  # noqa: E402
+from .jsonl import atomic_path  # noqa: E402
 
 # x axis name -> (label, function of a summary row)
 COSTS = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,9 +78,9 @@ def _function_sources(module: str, names: set[str]) -> tuple[list[str], set[str]
     return sources, modules
 
 
-@lru_cache(maxsize=None)
-def script_code_hash(script: str | Path) -> str:
-    """sha256 (16 hex digits) of the library code a workflow script reaches."""
+def _reach(script: str | Path) -> tuple[list[str], set[str]]:
+    """The sources of the `tasks` functions a script calls, and every library
+    module (but `tasks`) the script reaches."""
     tree = ast.parse(Path(script).read_text())
     pieces, modules = [], set()
     for name, module in _imported_modules(tree).items():
@@ -92,9 +93,39 @@ def script_code_hash(script: str | Path) -> str:
     reached = set()
     for module in modules:
         module_closure(module, reached)
+    return pieces, reached - {"tasks"}
+
+
+@lru_cache(maxsize=None)
+def script_code_hash(script: str | Path) -> str:
+    """sha256 (16 hex digits) of the library code a workflow script reaches."""
+    pieces, reached = _reach(script)
     digest = hashlib.sha256()
     for piece in pieces:
         digest.update(piece.encode())
-    for module in sorted(reached - {"tasks"}):
+    for module in sorted(reached):
         digest.update(module.encode() + b"\0" + _parsed(module)[0].encode())
     return digest.hexdigest()[:16]
+
+
+def _packages_imported(tree: ast.AST) -> set[str]:
+    """Top-level names of the packages outside this library that `tree` imports."""
+    names = set()
+    for item in ast.walk(tree):
+        if isinstance(item, ast.Import):
+            names |= {a.name.split(".")[0] for a in item.names}
+        elif isinstance(item, ast.ImportFrom) and item.level == 0:
+            names.add(item.module.split(".")[0])
+    return {name for name in names if name != PACKAGE and name not in sys.stdlib_module_names}
+
+
+def script_packages(script: str | Path) -> set[str]:
+    """The packages outside the standard library that a workflow script's code
+    may import (at the top of a module or inside a function): what the rule's
+    environment must provide."""
+    pieces, reached = _reach(script)
+    tasks_top = ast.Module(body=[n for n in _parsed("tasks")[1].body if isinstance(n, (ast.Import, ast.ImportFrom))],
+                           type_ignores=[])
+    trees = [ast.parse(Path(script).read_text()), tasks_top, *map(ast.parse, pieces)]
+    trees += [_parsed(module)[1] for module in reached]
+    return set().union(*map(_packages_imported, trees))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from . import measure, refine, stages
 from .bm25 import BM25Params
-from .jsonl import InputError, load_jsonl, read_json
+from .errors import InputError
+from .jsonl import load_jsonl, read_json
 from .settings import BackendLimits
 
 # DQA probabilities that switch global selection off (alpha = 0) or fully on (alpha = 1)

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from .errors import ConfigError, InputError, ModelSourceError
+
 
 class RetryRefused(RuntimeError):
     """A retry of a job whose previous attempt failed on bad input."""
@@ -34,10 +36,6 @@ def setup(log_path: str | None, threads: int = 1, attempt: int = 1):
 
 def bad_input_errors() -> tuple[type, ...]:
     """Errors a retry meets again: bad data, config or model files."""
-    from .config import ConfigError
-    from .jsonl import InputError
-    from .models import ModelSourceError
-
     return InputError, ConfigError, ModelSourceError
 
 

@@ -9,7 +9,7 @@ refine.py consumes at inference:
 """
 from __future__ import annotations
 
-from .jsonl import InputError
+from .errors import InputError
 from .prompts import QUERY_LABELS, doc_structuring_record, global_selection_record, parse_selection, query_analysis_record
 from .structure import body_paragraphs, flat_tree, node_titles, parse_outline
 

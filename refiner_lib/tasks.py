@@ -12,7 +12,8 @@ from pathlib import Path
 
 from . import bm25, data, measure, metrics, prompts, report, stages, teacher
 from .answers import extract_answer
-from .jsonl import InputError, load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
+from .errors import InputError
+from .jsonl import load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
 from .measure import TimingSettings
 from .models import load_tokenizer
 from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages

@@ -17,7 +17,8 @@ from . import checkpoint, distillation
 from .backend import linear4bit_modules, load_causal_lm
 from .precision import resolve as resolve_precision
 from .flops import counter as flop_counter
-from .jsonl import InputError, write_csv, write_json
+from .errors import InputError
+from .jsonl import write_csv, write_json
 from .measure import peak_memory_mb
 from .models import atomic_dir, load_tokenizer
 from .prompts import record_messages

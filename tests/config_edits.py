@@ -127,6 +127,7 @@ def changes_inputs(outputs: list[Output], finished: dict) -> bool:
 
 
 class GraphJob(NamedTuple):
+    rule: str
     wildcards: dict
     inputs: frozenset
 
@@ -137,8 +138,11 @@ def dry_run_graph(output: str) -> dict[str, GraphJob]:
     found = {}
     paths = (lambda text: [p.strip() for p in text.split(",") if p.strip()])
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
+        head = re.match(r"(?:local)?rule (\w+):", block)
         fields = dict(re.findall(r"^    (\w+): (.*)$", block, flags=re.M))
-        job = GraphJob(dict(p.split("=", 1) for p in paths(fields.get("wildcards", ""))),
+        if not head:
+            continue
+        job = GraphJob(head.group(1), dict(p.split("=", 1) for p in paths(fields.get("wildcards", ""))),
                        frozenset(paths(fields.get("input", ""))))
         found.update({path: job for path in paths(fields.get("output", ""))})
     return found
@@ -163,3 +167,57 @@ def reading_outputs(outputs: list[Output], finished: dict[str, GraphJob], before
     return {output for output in outputs if output.path not in finished or
             config_keys.declared(output.rule, before, finished[output.path].wildcards) !=
             config_keys.declared(output.rule, after, finished[output.path].wildcards)}
+
+
+RULE_ORDER = list(config_keys.READS)
+
+
+def readers(key: str, config: dict, finished: dict[str, GraphJob]) -> str:
+    """The jobs that read `key`, as `rule ×count` in the workflow's order."""
+    jobs = {(job.rule, tuple(sorted(job.wildcards.items()))) for job in finished.values()}
+    counts: dict[str, int] = {}
+    for rule, wildcards in jobs:
+        if config_keys.is_read(key, rule, config, dict(wildcards)):
+            counts[rule] = counts.get(rule, 0) + 1
+    named = ", ".join(f"{rule} ×{counts[rule]}" if counts[rule] > 1 else rule for rule in RULE_ORDER if rule in counts)
+    shapes = [what for block, what in config_keys.SHAPES_JOBS.items() if under(key, [block])]
+    if shapes:
+        named = f"decides {shapes[0]}" + (f"; read by {named}" if named else "")
+    if not named and under(key, config_keys.NO_RESULT):
+        return "nothing: it changes no result"
+    return named or "nothing with this config (refiner_lib/config_keys.py says when it is read)"
+
+
+def under(key: str, blocks) -> bool:
+    return any(key == block or key.startswith(block + ".") for block in blocks)
+
+
+def collapsed(keys: list[str], every: list[str]) -> list[str]:
+    """Keys, with a block written `block.*` where all of its leaves are among them."""
+    chosen = set(keys)
+    shown: list[str] = []
+    for key in keys:
+        parts = key.split(".")
+        top = key
+        for depth in range(1, len(parts)):
+            block = ".".join(parts[:depth])
+            leaves = [k for k in every if k.startswith(block + ".")]
+            if len(leaves) > 1 and set(leaves) <= chosen:
+                top = block + ".*"
+                break
+        if top not in shown:
+            shown.append(top)
+    return shown
+
+
+def rerun_table(config: dict, finished: dict[str, GraphJob]) -> str:
+    """Markdown: each leaf key of `config` (grouped where the same jobs read
+    them) and the jobs that read it; an edit reruns those and their descendants."""
+    every = list(leaf_keys(config))
+    rows: dict[str, list[str]] = {}
+    for key in every:
+        rows.setdefault(readers(key, config, finished), []).append(key)
+    lines = ["| config keys | jobs that read them (each reruns, then what it feeds) |", "|---|---|"]
+    for jobs, keys in rows.items():
+        lines.append(f"| {', '.join(f'`{k}`' for k in collapsed(keys, every))} | {jobs} |")
+    return "\n".join(lines)

@@ -16,7 +16,8 @@ import yaml
 from conftest import ROOT
 from refiner_lib import bm25, data, models, refine, tasks
 from refiner_lib import config as config_module
-from refiner_lib.jsonl import InputError, load_jsonl, write_jsonl
+from refiner_lib.errors import InputError
+from refiner_lib.jsonl import load_jsonl, write_jsonl
 from workflow_helpers import dry_run_jobs, run, snakemake_command, tiny_config, write_config
 
 CORPUS = [{"id": "d1", "contents": "Alpha\nAlpha is a long river in the north."},
@@ -213,7 +214,7 @@ def test_a_missing_model_folder_stops_before_any_job(tiny_model, tmp_path):
 
 STEP = """
 import sys
-from refiner_lib.jsonl import InputError
+from refiner_lib.errors import InputError
 from refiner_lib.runtime import setup
 setup(sys.argv[1], 1, int(sys.argv[2]))
 if sys.argv[3] == "bad-input":

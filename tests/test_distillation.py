@@ -6,7 +6,7 @@ import pytest
 
 from refiner_lib import distillation, prompts, stages, training
 from refiner_lib.backend import HFBackend
-from refiner_lib.jsonl import InputError
+from refiner_lib.errors import InputError
 from refiner_lib.structure import node_titles
 from refiner_lib.settings import LoraSettings, Objective, TrainingOutputs, TrainingSettings
 from test_models_training import LORA, SCHEDULE

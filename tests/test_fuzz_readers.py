@@ -14,7 +14,8 @@ import yaml
 from conftest import ROOT
 from refiner_lib import config as config_module
 from refiner_lib import data
-from refiner_lib.jsonl import InputError, read_json, write_jsonl
+from refiner_lib.errors import InputError
+from refiner_lib.jsonl import read_json, write_jsonl
 
 SEED = 20261130
 CASES_PER_READER = 1500

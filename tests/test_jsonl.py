@@ -3,7 +3,8 @@ import pytest
 
 from conftest import SHARED, need_shared
 from refiner_lib import data
-from refiner_lib.jsonl import InputError, read_jsonl, write_jsonl
+from refiner_lib.errors import InputError
+from refiner_lib.jsonl import read_jsonl, write_jsonl
 
 CORPUS_CASES = [
     (['{"id": "1", "contents": "T\\ntext"}', '{"id": "2", "contents": '], r"corpus.jsonl:2: malformed JSON"),

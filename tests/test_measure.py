@@ -31,7 +31,7 @@ def test_a_method_reads_its_row_of_the_shared_generator_timing():
 def test_a_method_missing_from_the_generator_timing_is_named():
     import pytest
 
-    from refiner_lib.jsonl import InputError
+    from refiner_lib.errors import InputError
 
     with pytest.raises(InputError, match="no row for method 'qlora'"):
         generator_timing({"methods": {"lora": {}}}, "qlora")

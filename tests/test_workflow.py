@@ -418,3 +418,21 @@ def test_editing_any_config_key_reruns_exactly_the_jobs_that_read_it(synthetic_r
     unexpected, missing = sorted(map(str, planned - expected)), sorted(map(str, expected - planned))
     assert not unexpected and not missing, \
         f"{changes}: planned though it reads no edited key: {unexpected}; reads one but not planned: {missing}"
+
+
+def test_the_readme_rerun_table_is_the_declaration(synthetic_run, finished_graph):
+    """The README's table of which jobs read which key comes from refiner_lib.config_keys."""
+    table = config_edits.rerun_table(validate(copy.deepcopy(synthetic_run["config"])), finished_graph)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("<!-- rerun table:")[1].split("\n", 1)[1].split("<!-- end of rerun table -->")[0]
+    assert block.strip() == table, f"README.md's rerun table should read:\n{table}"
+
+
+def test_workflow_scripts_read_the_config_only_through_params():
+    """A script reading the config directly would escape the declaration; only
+    keys that change no result may be read so (config_keys.NO_RESULT)."""
+    scripts = Path(__file__).parent.parent / "workflow_scripts"
+    for script in scripts.glob("*.py"):
+        for read in re.findall(r"snakemake\.config((?:\[\"\w+\"\])+)", script.read_text()):
+            key = ".".join(re.findall(r"\"(\w+)\"", read))
+            assert key in config_keys.NO_RESULT, f"{script.name} reads config key {key} outside its params"
