@@ -1,17 +1,16 @@
 # longrefiner-quant: distill LongRefiner's refinement stages into small LoRA /
 # QLoRA students and measure what each training paradigm costs and keeps.
 # Run: snakemake --cores 2  (see README.md)
-import os
-
 from snakemake.utils import min_version
 
 from refiner_lib import config as config_checks
+from refiner_lib.runtime import jobs_import_from
 
 min_version("9.0")
 
 # Every job imports this workflow's own refiner_lib, in the venv as in a conda
 # environment (--sdm conda) or on a cluster node, whether or not one is installed.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
+jobs_import_from(workflow.basedir)
 
 
 # A config given with --configfile replaces config.yaml instead of being merged

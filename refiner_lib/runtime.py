@@ -34,6 +34,12 @@ def setup(log_path: str | None, threads: int = 1, attempt: int = 1):
         sys.modules["torch"].set_num_threads(threads)
 
 
+def jobs_import_from(folder: str | Path) -> None:
+    """Processes started from this one (the workflow's jobs) import Python
+    packages from `folder` first: its PYTHONPATH, ahead of what was there."""
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+
+
 def bad_input_errors() -> tuple[type, ...]:
     """Errors a retry meets again: bad data, config or model files."""
     return InputError, ConfigError, ModelSourceError
