@@ -18,7 +18,7 @@ from . import measure, refine, stages
 from .bm25 import BM25Params
 from .errors import InputError
 from .jsonl import load_jsonl, read_json
-from .settings import BackendLimits
+from .settings import BackendLimits, BackendSettings
 
 # DQA probabilities that switch global selection off (alpha = 0) or fully on (alpha = 1)
 LOCAL_ONLY = {"Local": 1.0, "Global": 0.0}
@@ -33,7 +33,7 @@ class StudentModels:
     adapters: dict = field(default_factory=dict)  # stage -> adapter folder
     stage_models: dict = field(default_factory=dict)  # stage -> merged, quantized model folder
     quantization: dict | None = None  # the base's bitsandbytes settings while serving (qlora: NF4)
-    backend: dict | None = None  # {kind: hf, precision} or {kind: vllm, dtype, kv_cache_gb}
+    backend: BackendSettings = field(default_factory=BackendSettings)  # the engine and its precision
     batch_size: int = 8
     max_input_tokens: int = 1024
     max_new_tokens: dict = field(default_factory=dict)  # stage -> generation limit (doc structuring)
@@ -149,20 +149,19 @@ class Refiner:
                 "refiner_disk_bytes": disk + sum(measure.folder_bytes(a) for a in adapters)}
 
 
-def make_backend(settings: dict | None, model_dir, limits: BackendLimits, adapters: dict | None = None,
+def make_backend(settings: BackendSettings, model_dir, limits: BackendLimits, adapters: dict | None = None,
                  quantization: dict | None = None):
-    """Hugging Face transformers (settings {kind: hf, precision}), or vLLM
-    ({kind: vllm, dtype, kv_cache_gb}): the same interface. vLLM loads the
-    16-bit base: `quantization` is for HF only."""
-    if settings and settings.get("kind") == "vllm":
+    """Hugging Face transformers or vLLM, as `settings.kind` says: the same
+    interface. vLLM loads the 16-bit base: `quantization` is for HF only."""
+    if settings.kind == "vllm":
         from .vllm_backend import VLLMBackend
 
-        return VLLMBackend(model_dir, limits, adapters=adapters, dtype=settings["dtype"],
-                           kv_cache_gb=settings["kv_cache_gb"])
+        return VLLMBackend(model_dir, limits, adapters=adapters, dtype=settings.dtype,
+                           kv_cache_gb=settings.kv_cache_gb)
     from .backend import HFBackend
 
     return HFBackend(model_dir, adapters=adapters, quantization=quantization, batch_size=limits.batch_size,
-                     max_input_tokens=limits.max_input_tokens, precision=(settings or {}).get("precision"))
+                     max_input_tokens=limits.max_input_tokens, precision=settings.precision)
 
 
 def student_backends(student: StudentModels) -> dict:

@@ -122,3 +122,99 @@ class BackendLimits:
     batch_size: int = 8  # prompts per forward pass
     max_input_tokens: int = 2048  # a longer prompt keeps its last tokens
     max_new_tokens: int = 512  # the longest generation (vLLM sizes its context window with it)
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """The engine a model is served with (config `precision`, `inference.vllm`)."""
+
+    kind: str = "hf"  # hf: Hugging Face transformers; vllm: vLLM
+    precision: str | None = None  # hf: the dtype models load and compute in; None or auto: the machine's choice
+    dtype: str = "float32"  # vllm: the engine's dtype
+    kv_cache_gb: int = 2  # vllm on a CPU: its KV cache (VLLM_CPU_KVCACHE_SPACE, GiB)
+
+    def __post_init__(self):
+        if self.kind not in ("hf", "vllm"):
+            raise SettingsError(f"backend: kind must be hf or vllm, got '{self.kind}'")
+
+    @classmethod
+    def from_dict(cls, settings: dict | None) -> "BackendSettings":
+        return cls(**settings) if settings else cls()
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How the generator answers (config `generation`)."""
+
+    max_new_tokens: int  # the longest answer
+    max_context_tokens: int  # the generator's context window (the `full` baseline is cut to it)
+    batch_size: int  # prompts per forward pass in the quality pass
+    prompt_allowance_tokens: int  # room beside the context for the instruction, the worked example and the question
+
+    def __post_init__(self):
+        if min(self.max_new_tokens, self.max_context_tokens, self.batch_size, self.prompt_allowance_tokens) < 1:
+            raise SettingsError(f"generation: every limit must be positive, got {self}")
+
+    @property
+    def window(self) -> int:
+        """The generator's input limit: the context and the room beside it."""
+        return self.max_context_tokens + self.prompt_allowance_tokens
+
+
+@dataclass(frozen=True)
+class TeacherSettings:
+    """Who labels the training records (config `teacher`, as one stage's job reads it)."""
+
+    kind: str  # oracle: the data set's annotations; llm: a model with an optional LoRA adapter per stage
+    oracle_confidence: float = 1.0  # oracle, query analysis: the probability on the annotated label
+    adapters: dict = field(default_factory=dict)  # llm: stage -> LoRA adapter (folder or hf: name), or None
+    batch_size: int = 4  # llm: prompts per forward pass
+    max_input_tokens: int = 2048  # llm: a longer prompt keeps its last tokens
+    max_new_tokens: dict = field(default_factory=dict)  # llm: stage -> generation limit (stages that generate)
+    precision: str | None = None  # llm: the model's dtype; None or auto: the machine's choice
+
+    def __post_init__(self):
+        if self.kind not in ("oracle", "llm"):
+            raise SettingsError(f"teacher: kind must be oracle or llm, got '{self.kind}'")
+        if not 0.5 < self.oracle_confidence <= 1:
+            raise SettingsError(f"teacher: 0.5 < oracle_confidence <= 1, got {self.oracle_confidence}")
+
+    def generation_limit(self, stage: str) -> int | None:
+        """An LLM teacher's token limit for `stage`; the oracle generates nothing."""
+        return self.max_new_tokens[stage] if self.kind == "llm" else None
+
+
+@dataclass(frozen=True)
+class RefinementSettings:
+    """LongRefiner's refinement (config `refinement`, as a method's job reads it)."""
+
+    budget_tokens: int | None = None  # the refined context's size in generator tokens; None: `full` (no budget)
+    batch_size: int = 8  # a student's prompts per forward pass
+    max_input_tokens: int = 1024  # a student's longer prompt keeps its last tokens
+    max_new_tokens: dict = field(default_factory=dict)  # a doc-structuring student's outline limit
+
+    @classmethod
+    def from_dict(cls, settings: dict | None) -> "RefinementSettings":
+        return cls(**settings) if settings else cls()
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """What decides one method's refined contexts (the `refine` rule's params):
+    its refinement, the local scorer, and a student variant's models."""
+
+    max_context_tokens: int  # the generator's window, to which `full` cuts the retrieved text
+    refinement: RefinementSettings = field(default_factory=RefinementSettings)
+    local_scorer: dict | None = None  # BM25's k1, b, epsilon (config `retrieval`); None: `full`
+    quantization: dict | None = None  # a variant's bitsandbytes base while serving (qlora: NF4)
+    ptq: dict | None = None  # a PTQ variant's quantization of its merged models
+    trained_stages: tuple[str, ...] = ()  # the stages a student runs its own models for; () for a baseline
+    backend: BackendSettings = field(default_factory=BackendSettings)
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> "MethodSettings":
+        return cls(max_context_tokens=settings["max_context_tokens"],
+                   refinement=RefinementSettings.from_dict(settings.get("refinement")),
+                   local_scorer=settings.get("local_scorer"), quantization=settings.get("quantization"),
+                   ptq=settings.get("ptq"), trained_stages=tuple(settings.get("trained_stages") or ()),
+                   backend=BackendSettings.from_dict(settings.get("backend")))

@@ -18,7 +18,8 @@ from .measure import TimingSettings
 from .models import load_tokenizer
 from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages
 from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
-from .settings import BackendLimits, TrainingOutputs, TrainingSettings
+from .settings import (BackendLimits, BackendSettings, GenerationSettings, MethodSettings, TeacherSettings,
+                       TrainingOutputs, TrainingSettings)
 
 LOG = logging.getLogger(__name__)
 
@@ -62,49 +63,43 @@ def by_id(records: list[dict]) -> dict[str, dict]:
     return {r["id"]: r for r in records}
 
 
-def teacher_backend(teacher_config: dict, model_dir):
-    if teacher_config["kind"] != "llm":
+def teacher_backend(settings: TeacherSettings, model_dir):
+    if settings.kind != "llm":
         return None
     from .backend import HFBackend
 
-    return HFBackend(model_dir, adapters=teacher_config["adapters"], batch_size=teacher_config["batch_size"],
-                     max_input_tokens=teacher_config["max_input_tokens"], precision=teacher_config.get("precision"))
+    return HFBackend(model_dir, adapters=settings.adapters, batch_size=settings.batch_size,
+                     max_input_tokens=settings.max_input_tokens, precision=settings.precision)
 
 
-def generation_limit(teacher_config: dict, stage: str) -> int | None:
-    """An LLM teacher's token limit for `stage`; the oracle generates nothing."""
-    return teacher_config["max_new_tokens"][stage] if teacher_config["kind"] == "llm" else None
-
-
-def teacher_query_analysis(teacher_config: dict, inputs: Mapping, outputs: Mapping) -> None:
+def teacher_query_analysis(settings: TeacherSettings, inputs: Mapping, outputs: Mapping) -> None:
     """inputs: questions, model (an LLM teacher's base; absent for the oracle);
     outputs: records (Alpaca JSON for training), labels (JSONL)."""
-    records, labels = teacher.query_analysis(teacher_config["kind"], load_jsonl(inputs["questions"]),
-                                             teacher_backend(teacher_config, inputs.get("model") or None),
-                                             teacher_config.get("oracle_confidence", 1.0))
+    records, labels = teacher.query_analysis(settings.kind, load_jsonl(inputs["questions"]),
+                                             teacher_backend(settings, inputs.get("model") or None),
+                                             settings.oracle_confidence)
     write_json(outputs["records"], records)
     write_jsonl(outputs["labels"], labels)
 
 
-def teacher_doc_structuring(teacher_config: dict, inputs: Mapping, outputs: Mapping) -> None:
+def teacher_doc_structuring(settings: TeacherSettings, inputs: Mapping, outputs: Mapping) -> None:
     """inputs: questions, retrieval, corpus, trees (the true structure), model;
     outputs: records, labels (one tree per retrieved document)."""
     doc_ids = teacher.documents_of(load_jsonl(inputs["questions"]), retrieval_map(inputs["retrieval"]))
     records, trees = teacher.doc_structuring(
-        teacher_config["kind"], doc_ids, by_id(load_jsonl(inputs["corpus"])), by_id(load_jsonl(inputs["trees"])),
-        teacher_backend(teacher_config, inputs.get("model") or None),
-        generation_limit(teacher_config, "doc_structuring"))
+        settings.kind, doc_ids, by_id(load_jsonl(inputs["corpus"])), by_id(load_jsonl(inputs["trees"])),
+        teacher_backend(settings, inputs.get("model") or None), settings.generation_limit("doc_structuring"))
     write_json(outputs["records"], records)
     write_jsonl(outputs["labels"], trees)
 
 
-def teacher_global_selection(teacher_config: dict, inputs: Mapping, outputs: Mapping) -> None:
+def teacher_global_selection(settings: TeacherSettings, inputs: Mapping, outputs: Mapping) -> None:
     """inputs: questions, retrieval, structure (the document trees), model;
     outputs: records, labels (the chosen sections per question and document)."""
     records, labels = teacher.global_selection(
-        teacher_config["kind"], load_jsonl(inputs["questions"]), retrieval_map(inputs["retrieval"]),
-        by_id(load_jsonl(inputs["structure"])), teacher_backend(teacher_config, inputs.get("model") or None),
-        generation_limit(teacher_config, "global_selection"))
+        settings.kind, load_jsonl(inputs["questions"]), retrieval_map(inputs["retrieval"]),
+        by_id(load_jsonl(inputs["structure"])), teacher_backend(settings, inputs.get("model") or None),
+        settings.generation_limit("global_selection"))
     write_json(outputs["records"], records)
     write_jsonl(outputs["labels"], labels)
 
@@ -219,25 +214,25 @@ def attach_soft_targets(records: list[dict], labels: list[dict], stage: str, lab
             record[SOFT_TARGET] = target
 
 
-def refiner_spec(method: str, settings: dict, files: dict) -> RefinerSpec:
-    """A method's refiner from the workflow's settings (the `refine` rule's
-    params) and files: `retrieval`, `corpus`, `{stage}_labels` for the
-    teacher's labels, `student` (its base) and one folder per trained stage."""
-    refinement = settings["refinement"] or {}
+def refiner_spec(method: str, settings: MethodSettings, files: dict) -> RefinerSpec:
+    """A method's refiner from its settings (the `refine` rule's params) and
+    files: `retrieval`, `corpus`, `{stage}_labels` for the teacher's labels,
+    `student` (its base) and one folder per trained stage."""
+    refinement = settings.refinement
     student = None
-    if settings["trained_stages"]:
-        per_stage = {stage: str(files[stage]) for stage in settings["trained_stages"]}
+    if settings.trained_stages:
+        per_stage = {stage: str(files[stage]) for stage in settings.trained_stages}
         # a PTQ variant brings one merged, quantized model per stage; the others bring adapters
         student = StudentModels(
-            model_dir=str(files["student"]), adapters={} if settings["ptq"] else per_stage,
-            stage_models=per_stage if settings["ptq"] else {}, quantization=settings["quantization"],
-            backend=settings["backend"], batch_size=refinement["batch_size"],
-            max_input_tokens=refinement["max_input_tokens"], max_new_tokens=refinement.get("max_new_tokens", {}))
+            model_dir=str(files["student"]), adapters={} if settings.ptq else per_stage,
+            stage_models=per_stage if settings.ptq else {}, quantization=settings.quantization,
+            backend=settings.backend, batch_size=refinement.batch_size,
+            max_input_tokens=refinement.max_input_tokens, max_new_tokens=refinement.max_new_tokens)
     labels = {stage: files[f"{stage}_labels"] for stage in prompts.STAGES if f"{stage}_labels" in files}
-    scorer = bm25.BM25Params(**settings["local_scorer"]) if settings.get("local_scorer") else bm25.BM25Params()
+    scorer = bm25.BM25Params(**settings.local_scorer) if settings.local_scorer else bm25.BM25Params()
     return RefinerSpec(method=method, retrieval=retrieval_map(files["retrieval"]),
                        corpus=by_id(load_jsonl(files["corpus"])), teacher_labels=labels,
-                       budget=refinement.get("budget_tokens"), max_context_tokens=settings["max_context_tokens"],
+                       budget=refinement.budget_tokens, max_context_tokens=settings.max_context_tokens,
                        student=student, local_scorer=scorer)
 
 
@@ -284,30 +279,24 @@ def answer_prompts(backend, refined: list[dict], questions: dict) -> list[str]:
     return [backend.prompt(generator_messages(questions[r["id"]]["question"], r["context"])) for r in refined]
 
 
-def generate_answers(refined_path, eval_path, generator_dir, generation: dict, output_path,
-                     backend_settings: dict | None = None) -> None:
+def generate_answers(refined_path, eval_path, generator_dir, generation: GenerationSettings, output_path,
+                     backend: BackendSettings = BackendSettings()) -> None:
     """The quality pass of the generator: batched greedy answers to every eval
     question, the raw generation kept beside the extracted short answer."""
     questions, refined = by_id(load_jsonl(eval_path)), load_jsonl(refined_path)
-    backend = make_backend(backend_settings, generator_dir, BackendLimits(
-        generation["batch_size"], generator_window(generation), generation["max_new_tokens"]))
-    texts, tokens = backend.generate_counted(answer_prompts(backend, refined, questions), generation["max_new_tokens"],
-                                             ANSWER_STOP)
-    parameters = backend.active_parameters()
+    generator = make_backend(backend, generator_dir, BackendLimits(generation.batch_size, generation.window,
+                                                                   generation.max_new_tokens))
+    texts, tokens = generator.generate_counted(answer_prompts(generator, refined, questions),
+                                               generation.max_new_tokens, ANSWER_STOP)
+    parameters = generator.active_parameters()
     # `generation` is what the model wrote after the lead-in; the prediction is cut from both
     write_jsonl(output_path, [{"id": r["id"], "prediction": extract_answer(f"{ANSWER_LEAD_IN} {raw}"),
                                "generation": raw, "generate_flops": measure.forward_flops(parameters, count)}
                               for r, raw, count in zip(refined, texts, tokens)])
 
 
-def generator_window(generation: dict) -> int:
-    """The generator's input limit: the context window plus room for the
-    instruction, the worked example and the question."""
-    return generation["max_context_tokens"] + generation["prompt_allowance_tokens"]
-
-
-def time_generation(refined_paths: dict, inputs: Mapping, generation: dict, timing: TimingSettings, cost_path,
-                    backend_settings: dict | None = None) -> None:
+def time_generation(refined_paths: dict, inputs: Mapping, generation: GenerationSettings, timing: TimingSettings,
+                    cost_path, backend: BackendSettings = BackendSettings()) -> None:
     """The generator's latency pass, alone on the machine, for every method at
     once (refined_paths: method -> its refined contexts): one generator, the same
     seeded sample of questions, each answered on its own after warm-up, the
@@ -319,17 +308,17 @@ def time_generation(refined_paths: dict, inputs: Mapping, generation: dict, timi
     refined = {method: by_id(load_jsonl(path)) for method, path in refined_paths.items()}
     common = set.intersection(*(set(rows) for rows in refined.values()))
     warmup, timed = measure.latency_sample([q for i, q in questions.items() if i in common], timing)
-    backend = make_backend(backend_settings, inputs["generator"],
-                           BackendLimits(1, generator_window(generation), generation["max_new_tokens"]))
+    generator = make_backend(backend, inputs["generator"], BackendLimits(1, generation.window,
+                                                                         generation.max_new_tokens))
 
     def prompts(part: list[dict]) -> dict[str, list[str]]:
-        return {method: answer_prompts(backend, [rows[q["id"]] for q in part], questions)
+        return {method: answer_prompts(generator, [rows[q["id"]] for q in part], questions)
                 for method, rows in refined.items()}
 
     seconds = measure.time_interleaved(
-        lambda prompt: backend.generate([prompt], generation["max_new_tokens"], fixed_length=True),
+        lambda prompt: generator.generate([prompt], generation.max_new_tokens, fixed_length=True),
         prompts(warmup), prompts(timed))
-    weights = backend.weights()
+    weights = generator.weights()
     memory, memory_kind = measure.peak_memory_mb()
     write_json(cost_path, {"generator_parameters": weights["parameters"],
                            "generator_memory_bytes": weights["memory_bytes"], "peak_memory_mb": round(memory, 1),

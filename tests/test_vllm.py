@@ -8,7 +8,7 @@ import pytest
 from refiner_lib import bm25, stages, tasks, teacher, training
 from refiner_lib.jsonl import load_jsonl, write_json, write_jsonl
 from refiner_lib.refiner import RefinerSpec, StudentModels
-from refiner_lib.settings import TrainingOutputs, TrainingSettings
+from refiner_lib.settings import BackendSettings, GenerationSettings, TrainingOutputs, TrainingSettings
 from test_models_training import LORA, SCHEDULE
 
 STAGES = ("query_analysis", "doc_structuring", "global_selection")
@@ -49,9 +49,9 @@ def refinement_inputs(tiny_model, synthetic_data, tmp_path_factory):
     return paths, adapters
 
 
-def refine_with(backend: dict, tiny_model, paths, adapters, output):
+def refine_with(backend: BackendSettings, tiny_model, paths, adapters, output):
     student = StudentModels(model_dir=str(tiny_model), adapters=adapters, backend=backend, batch_size=4,
-                            max_input_tokens=512, max_new_tokens={"doc_structuring": 16, "global_selection": 8})
+                            max_input_tokens=512, max_new_tokens={"doc_structuring": 16})
     spec = RefinerSpec(method="lora", retrieval=tasks.retrieval_map(paths["retrieval"]),
                        corpus=tasks.by_id(load_jsonl(paths["corpus"])),
                        teacher_labels={stage: paths[stage] for stage in STAGES}, budget=96, max_context_tokens=160,
@@ -62,8 +62,8 @@ def refine_with(backend: dict, tiny_model, paths, adapters, output):
 
 def test_refinement_and_answers_match_across_backends(tiny_model, refinement_inputs, tmp_path):
     paths, adapters = refinement_inputs
-    vllm = {"kind": "vllm", "dtype": "float32", "kv_cache_gb": 1}
-    hf_rows = refine_with({"kind": "hf"}, tiny_model, paths, adapters, tmp_path / "hf.jsonl")
+    vllm = BackendSettings(kind="vllm", dtype="float32", kv_cache_gb=1)
+    hf_rows = refine_with(BackendSettings(), tiny_model, paths, adapters, tmp_path / "hf.jsonl")
     vllm_rows = refine_with(vllm, tiny_model, paths, adapters, tmp_path / "vllm.jsonl")
     assert len(hf_rows) == len(vllm_rows) == 4
     for ours, theirs in zip(hf_rows, vllm_rows):
@@ -76,10 +76,10 @@ def test_refinement_and_answers_match_across_backends(tiny_model, refinement_inp
                 assert theirs["selection_scores"][doc_id][title] == pytest.approx(probability, abs=1e-4)
         assert ours["refine_flops"] == theirs["refine_flops"]  # the same parameters and tokens
     answers = {}
-    generation = {"max_new_tokens": 8, "batch_size": 4, "max_context_tokens": 256, "prompt_allowance_tokens": 256}
-    for name, backend in (("hf", {"kind": "hf"}), ("vllm", vllm)):
+    generation = GenerationSettings(max_new_tokens=8, batch_size=4, max_context_tokens=256, prompt_allowance_tokens=256)
+    for name, backend in (("hf", BackendSettings()), ("vllm", vllm)):
         tasks.generate_answers(tmp_path / "hf.jsonl", paths["eval"], tiny_model, generation,
-                               tmp_path / f"{name}-answers.jsonl", backend_settings=backend)
+                               tmp_path / f"{name}-answers.jsonl", backend=backend)
         answers[name] = [json.loads(line) for line in (tmp_path / f"{name}-answers.jsonl").open()]
     assert [a["prediction"] for a in answers["hf"]] == [a["prediction"] for a in answers["vllm"]]
     assert [a["generate_flops"] for a in answers["hf"]] == [a["generate_flops"] for a in answers["vllm"]]
