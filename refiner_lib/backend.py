@@ -10,9 +10,10 @@ from .inference import Backend
 from .measure import forward_flops, parameter_count, tensor_parameters
 from .models import load_tokenizer
 from .precision import resolve as resolve_precision
+from .settings import Quantization
 
 
-def quantization_config(quantization: dict | None, precision: str | None = None):
+def quantization_config(quantization: Quantization | None, precision: str | None = None):
     """bitsandbytes settings from a variant's `quantization` block (None: full
     precision). A compute dtype of `auto` follows the run's precision, so QLoRA
     computes in the same type as the full-precision variant."""
@@ -20,19 +21,19 @@ def quantization_config(quantization: dict | None, precision: str | None = None)
         return None
     from transformers import BitsAndBytesConfig
 
-    if quantization["bits"] == 8:
+    if quantization.bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quantization.get("quant_type", "nf4"),
-                              bnb_4bit_use_double_quant=quantization.get("double_quant", True),
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quantization.quant_type,
+                              bnb_4bit_use_double_quant=quantization.double_quant,
                               bnb_4bit_compute_dtype=compute_dtype(quantization, precision))
 
 
-def compute_dtype(quantization: dict, precision: str | None) -> torch.dtype:
-    name = quantization.get("compute_dtype", "float32")
+def compute_dtype(quantization: Quantization, precision: str | None) -> torch.dtype:
+    name = quantization.compute_dtype
     return resolve_precision(precision if name == "auto" else name)
 
 
-def load_causal_lm(model_dir: str | Path, quantization: dict | None = None, precision: str | None = None):
+def load_causal_lm(model_dir: str | Path, quantization: Quantization | None = None, precision: str | None = None):
     """A causal LM in `precision` (config name; None: float32), on a bitsandbytes
     quantized base when `quantization` is set."""
     from transformers import AutoModelForCausalLM
@@ -78,9 +79,9 @@ def adapter_location(path: str) -> str:
     return path
 
 
-def serving_dtype(quantization: dict | None, precision: str | None) -> torch.dtype:
+def serving_dtype(quantization: Quantization | None, precision: str | None) -> torch.dtype:
     """The type a layer's input arrives in: the compute dtype of a quantized base."""
-    return compute_dtype(quantization, precision) if quantization and quantization.get("bits") == 4 \
+    return compute_dtype(quantization, precision) if quantization and quantization.bits == 4 \
         else resolve_precision(precision)
 
 
@@ -103,7 +104,7 @@ class HFBackend(Backend):
     folder; a stage without one runs on the base model."""
 
     def __init__(self, model_dir: str | Path, adapters: dict[str, str] | None = None,
-                 quantization: dict | None = None, batch_size: int = 8, max_input_tokens: int = 2048,
+                 quantization: Quantization | None = None, batch_size: int = 8, max_input_tokens: int = 2048,
                  precision: str | None = None):
         self.tokenizer = load_tokenizer(model_dir)
         self.tokenizer.padding_side = "left"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from .measure import peak_memory_mb
+from .settings import Quantization
 
 SHAPES = {  # the published configs' sizes (Qwen2.5 model cards)
     "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
@@ -29,11 +30,12 @@ SHAPES = {  # the published configs' sizes (Qwen2.5 model cards)
                  num_key_value_heads=2, vocab_size=1000, tie_word_embeddings=True),
 }
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+NF4 = Quantization(bits=4, quant_type="nf4", double_quant=True, compute_dtype="auto")  # computes in the run's dtype
 VARIANTS = {
     "lora": {"train": None, "ptq": None},
-    "qlora": {"train": {"bits": 4, "quant_type": "nf4", "double_quant": True}, "ptq": None},
-    "lora_ptq_int8": {"train": None, "ptq": {"bits": 8}},
-    "lora_ptq_int4": {"train": None, "ptq": {"bits": 4, "quant_type": "nf4", "double_quant": True}},
+    "qlora": {"train": NF4, "ptq": None},
+    "lora_ptq_int8": {"train": None, "ptq": Quantization(bits=8)},
+    "lora_ptq_int4": {"train": None, "ptq": NF4},
 }
 
 
@@ -47,11 +49,13 @@ def reset_peak() -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def build(shape: str, quantization: dict | None, dtype: torch.dtype, folder: str):
+def build(shape: str, quantization: Quantization | None, dtype: torch.dtype, folder: str):
     """The shape's model saved once with random weights, loaded as the variant needs."""
     from pathlib import Path
 
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig, Qwen2Config
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from .backend import quantization_config
 
     if not (Path(folder) / "config.json").exists():
         torch.manual_seed(0)
@@ -59,10 +63,7 @@ def build(shape: str, quantization: dict | None, dtype: torch.dtype, folder: str
         AutoModelForCausalLM.from_config(config, dtype=dtype).save_pretrained(folder, safe_serialization=True)
     options = {"dtype": dtype, "use_safetensors": True}
     if quantization:
-        options["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=quantization["bits"] == 4, load_in_8bit=quantization["bits"] == 8,
-            bnb_4bit_quant_type=quantization.get("quant_type", "nf4"),
-            bnb_4bit_use_double_quant=quantization.get("double_quant", True), bnb_4bit_compute_dtype=dtype)
+        options["quantization_config"] = quantization_config(quantization, str(dtype).removeprefix("torch."))
         options["device_map"] = device()
     model = AutoModelForCausalLM.from_pretrained(folder, **options)
     return model if quantization else model.to(device())

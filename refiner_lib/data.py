@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import synthetic
@@ -117,21 +118,49 @@ def split_part(questions: list[dict], part: str, num_train: int, num_eval: int, 
     return [questions[i] for i in chosen]
 
 
-def prepare(data_config: dict) -> dict:
+@dataclass(frozen=True)
+class DataFiles:
+    """A real data set's files (config `data.hotpotqa` or `data.flashrag`)."""
+
+    questions: str  # the questions (HotpotQA's JSON or JSONL; FlashRAG's JSONL)
+    corpus: str  # the passages, FlashRAG's {id, contents} JSONL
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The questions and corpus a run prepares (config `data`, as prepare_data reads it)."""
+
+    kind: str  # synthetic (made here), hotpotqa or flashrag
+    synthetic: synthetic.SyntheticSettings | None = None  # kind synthetic: how to make it
+    files: DataFiles | None = None  # kind hotpotqa or flashrag: where to read it
+
+    def __post_init__(self):
+        needs = {"synthetic": "synthetic", "hotpotqa": "files", "flashrag": "files"}.get(self.kind)
+        if needs is None:
+            raise InputError(f"data.kind: unknown kind '{self.kind}'")
+        if getattr(self, needs) is None:
+            raise InputError(f"data.{self.kind}: missing (data.kind is {self.kind})")
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> "DataSettings":
+        """From config `data` (its chosen kind's block is enough)."""
+        kind, block = settings["kind"], settings.get(settings["kind"])
+        if kind == "synthetic":
+            return cls(kind, synthetic=synthetic.SyntheticSettings(**block) if block else None)
+        return cls(kind, files=DataFiles(**block) if block else None)
+
+
+def prepare(settings: DataSettings) -> dict:
     """All of prepare_data's outputs as lists: questions, corpus, trees."""
-    kind = data_config["kind"]
-    if kind == "synthetic":
-        questions, corpus, trees = synthetic_dataset(synthetic.SyntheticSettings(**data_config["synthetic"]))
-    elif kind == "hotpotqa":
-        corpus = load_corpus(data_config["hotpotqa"]["corpus"])
-        questions = load_hotpotqa(data_config["hotpotqa"]["questions"], corpus)
+    if settings.kind == "synthetic":
+        questions, corpus, trees = synthetic_dataset(settings.synthetic)
+        return {"questions": questions, "corpus": corpus, "trees": trees}
+    corpus = load_corpus(settings.files.corpus)
+    if settings.kind == "hotpotqa":
+        questions = load_hotpotqa(settings.files.questions, corpus)
         trees = [flat_tree(d["id"], d["contents"]) for d in corpus]
-    elif kind == "flashrag":
-        corpus = load_corpus(data_config["flashrag"]["corpus"])
-        questions = load_flashrag_questions(data_config["flashrag"]["questions"])
-        trees = []
-    else:  # the schema rejects this first; kept for library users
-        raise InputError(f"data.kind: unknown kind '{kind}'")
+    else:  # flashrag: no structure known
+        questions, trees = load_flashrag_questions(settings.files.questions), []
     return {"questions": questions, "corpus": corpus, "trees": trees}
 
 

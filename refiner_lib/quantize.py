@@ -2,6 +2,7 @@
 merged model with bitsandbytes (8-bit or 4-bit), save it, and check it reloads."""
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from .backend import load_causal_lm
 from .jsonl import write_json
 from .measure import folder_bytes
 from .models import atomic_dir, load_tokenizer, save_tokenizer
+from .settings import Quantization
 
 
 def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, output: Path) -> None:
@@ -21,7 +23,7 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, output: Path) -
     save_tokenizer(load_tokenizer(base_dir), output)
 
 
-def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir: str | Path, ptq: dict,
+def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir: str | Path, ptq: Quantization,
                        precision: str | None = None, finish: Callable[[Path], None] | None = None) -> dict:
     """Write the quantized merged model to output_dir (with sizes.json) and
     return the sizes on disk of the adapter, the merged and the quantized model.
@@ -36,7 +38,7 @@ def merge_and_quantize(base_dir: str | Path, adapter_dir: str | Path, output_dir
             save_tokenizer(load_tokenizer(merged_dir), staging)
             load_causal_lm(staging, precision=precision)  # the saved checkpoint must reload as a quantized model
             sizes["quantized_bytes"] = folder_bytes(staging)
-            write_json(Path(staging) / "sizes.json", {**sizes, "ptq": ptq})
+            write_json(Path(staging) / "sizes.json", {**sizes, "ptq": dataclasses.asdict(ptq)})
             if finish:
                 finish(Path(staging))
     return sizes

@@ -18,7 +18,7 @@ from . import measure, refine, stages
 from .bm25 import BM25Params
 from .errors import InputError
 from .jsonl import load_jsonl, read_json
-from .settings import BackendLimits, BackendSettings
+from .settings import BackendLimits, BackendSettings, Quantization
 
 # DQA probabilities that switch global selection off (alpha = 0) or fully on (alpha = 1)
 LOCAL_ONLY = {"Local": 1.0, "Global": 0.0}
@@ -32,7 +32,7 @@ class StudentModels:
     model_dir: str  # the student's base model
     adapters: dict = field(default_factory=dict)  # stage -> adapter folder
     stage_models: dict = field(default_factory=dict)  # stage -> merged, quantized model folder
-    quantization: dict | None = None  # the base's bitsandbytes settings while serving (qlora: NF4)
+    quantization: Quantization | None = None  # the base's bitsandbytes settings while serving (qlora: NF4)
     backend: BackendSettings = field(default_factory=BackendSettings)  # the engine and its precision
     batch_size: int = 8
     max_input_tokens: int = 1024
@@ -150,7 +150,7 @@ class Refiner:
 
 
 def make_backend(settings: BackendSettings, model_dir, limits: BackendLimits, adapters: dict | None = None,
-                 quantization: dict | None = None):
+                 quantization: Quantization | None = None):
     """Hugging Face transformers or vLLM, as `settings.kind` says: the same
     interface. vLLM loads the 16-bit base: `quantization` is for HF only."""
     if settings.kind == "vllm":

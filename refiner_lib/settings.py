@@ -79,13 +79,39 @@ class Validation:
 
 
 @dataclass(frozen=True)
+class Quantization:
+    """A base model's bitsandbytes quantization (config: a variant's
+    `quantization` while training, its `ptq` after training)."""
+
+    bits: int  # 4 (NF4 or FP4) or 8 (LLM.int8)
+    quant_type: str | None = None  # 4 bits: nf4 or fp4
+    double_quant: bool | None = None  # 4 bits: quantize the quantization constants too
+    compute_dtype: str | None = None  # 4 bits: the matmuls' dtype; auto: the run's precision
+
+    def __post_init__(self):
+        if self.bits not in (4, 8):
+            raise SettingsError(f"quantization: bits must be 4 or 8, got {self.bits}")
+        if self.bits == 4 and (self.quant_type not in ("nf4", "fp4") or self.double_quant is None
+                               or self.compute_dtype is None):
+            raise SettingsError(f"quantization: 4 bits needs quant_type (nf4 or fp4), double_quant and "
+                                f"compute_dtype, got {self}")
+
+    @classmethod
+    def from_dict(cls, block: "dict | Quantization | None") -> "Quantization | None":
+        """None (or an empty block): full precision. A Quantization is kept as it is."""
+        if isinstance(block, Quantization) or not block:
+            return block or None
+        return cls(**block)
+
+
+@dataclass(frozen=True)
 class TrainingSettings:
     """Everything that decides a trained adapter besides its base model and
     records; variants differ only in `quantization`."""
 
     lora: LoraSettings
     schedule: Schedule
-    quantization: dict | None  # the base's quantization while training (QLoRA); None: full precision
+    quantization: Quantization | None  # the base's quantization while training (QLoRA); None: full precision
     seed: int  # Python and torch seeds, and the order of the records
     objective: Objective = field(default_factory=Objective)
     validation: Validation = field(default_factory=Validation)
@@ -98,7 +124,7 @@ class TrainingSettings:
         nested = {"lora": LoraSettings, "schedule": Schedule, "objective": Objective, "validation": Validation}
         values = {name: nested[name](**value) if name in nested else value for name, value in settings.items()
                   if value is not None or name == "quantization"}
-        return cls(**values)
+        return cls(**{**values, "quantization": Quantization.from_dict(settings.get("quantization"))})
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -130,12 +156,14 @@ class BackendSettings:
 
     kind: str = "hf"  # hf: Hugging Face transformers; vllm: vLLM
     precision: str | None = None  # hf: the dtype models load and compute in; None or auto: the machine's choice
-    dtype: str = "float32"  # vllm: the engine's dtype
-    kv_cache_gb: int = 2  # vllm on a CPU: its KV cache (VLLM_CPU_KVCACHE_SPACE, GiB)
+    dtype: str | None = None  # vllm: the engine's dtype
+    kv_cache_gb: int | None = None  # vllm on a CPU: its KV cache (VLLM_CPU_KVCACHE_SPACE, GiB)
 
     def __post_init__(self):
         if self.kind not in ("hf", "vllm"):
             raise SettingsError(f"backend: kind must be hf or vllm, got '{self.kind}'")
+        if self.kind == "vllm" and (self.dtype is None or self.kv_cache_gb is None):
+            raise SettingsError(f"backend: vllm needs dtype and kv_cache_gb (config inference.vllm), got {self}")
 
     @classmethod
     def from_dict(cls, settings: dict | None) -> "BackendSettings":
@@ -166,18 +194,20 @@ class TeacherSettings:
     """Who labels the training records (config `teacher`, as one stage's job reads it)."""
 
     kind: str  # oracle: the data set's annotations; llm: a model with an optional LoRA adapter per stage
-    oracle_confidence: float = 1.0  # oracle, query analysis: the probability on the annotated label
+    oracle_confidence: float | None = None  # oracle, query analysis: the probability on the annotated label
     adapters: dict = field(default_factory=dict)  # llm: stage -> LoRA adapter (folder or hf: name), or None
-    batch_size: int = 4  # llm: prompts per forward pass
-    max_input_tokens: int = 2048  # llm: a longer prompt keeps its last tokens
+    batch_size: int | None = None  # llm: prompts per forward pass
+    max_input_tokens: int | None = None  # llm: a longer prompt keeps its last tokens
     max_new_tokens: dict = field(default_factory=dict)  # llm: stage -> generation limit (stages that generate)
     precision: str | None = None  # llm: the model's dtype; None or auto: the machine's choice
 
     def __post_init__(self):
         if self.kind not in ("oracle", "llm"):
             raise SettingsError(f"teacher: kind must be oracle or llm, got '{self.kind}'")
-        if not 0.5 < self.oracle_confidence <= 1:
+        if self.oracle_confidence is not None and not 0.5 < self.oracle_confidence <= 1:
             raise SettingsError(f"teacher: 0.5 < oracle_confidence <= 1, got {self.oracle_confidence}")
+        if self.kind == "llm" and (self.batch_size is None or self.max_input_tokens is None):
+            raise SettingsError(f"teacher: an LLM teacher needs batch_size and max_input_tokens, got {self}")
 
     def generation_limit(self, stage: str) -> int | None:
         """An LLM teacher's token limit for `stage`; the oracle generates nothing."""
@@ -189,8 +219,8 @@ class RefinementSettings:
     """LongRefiner's refinement (config `refinement`, as a method's job reads it)."""
 
     budget_tokens: int | None = None  # the refined context's size in generator tokens; None: `full` (no budget)
-    batch_size: int = 8  # a student's prompts per forward pass
-    max_input_tokens: int = 1024  # a student's longer prompt keeps its last tokens
+    batch_size: int | None = None  # a student's prompts per forward pass (None: no student)
+    max_input_tokens: int | None = None  # a student's longer prompt keeps its last tokens (None: no student)
     max_new_tokens: dict = field(default_factory=dict)  # a doc-structuring student's outline limit
 
     @classmethod
@@ -206,8 +236,8 @@ class MethodSettings:
     max_context_tokens: int  # the generator's window, to which `full` cuts the retrieved text
     refinement: RefinementSettings = field(default_factory=RefinementSettings)
     local_scorer: dict | None = None  # BM25's k1, b, epsilon (config `retrieval`); None: `full`
-    quantization: dict | None = None  # a variant's bitsandbytes base while serving (qlora: NF4)
-    ptq: dict | None = None  # a PTQ variant's quantization of its merged models
+    quantization: Quantization | None = None  # a variant's bitsandbytes base while serving (qlora: NF4)
+    ptq: Quantization | None = None  # a PTQ variant's quantization of its merged models
     trained_stages: tuple[str, ...] = ()  # the stages a student runs its own models for; () for a baseline
     backend: BackendSettings = field(default_factory=BackendSettings)
 
@@ -215,6 +245,7 @@ class MethodSettings:
     def from_dict(cls, settings: dict) -> "MethodSettings":
         return cls(max_context_tokens=settings["max_context_tokens"],
                    refinement=RefinementSettings.from_dict(settings.get("refinement")),
-                   local_scorer=settings.get("local_scorer"), quantization=settings.get("quantization"),
-                   ptq=settings.get("ptq"), trained_stages=tuple(settings.get("trained_stages") or ()),
+                   local_scorer=settings.get("local_scorer"),
+                   quantization=Quantization.from_dict(settings.get("quantization")),
+                   ptq=Quantization.from_dict(settings.get("ptq")), trained_stages=tuple(settings.get("trained_stages") or ()),
                    backend=BackendSettings.from_dict(settings.get("backend")))

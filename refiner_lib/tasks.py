@@ -18,8 +18,8 @@ from .measure import TimingSettings
 from .models import load_tokenizer
 from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages
 from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
-from .settings import (BackendLimits, BackendSettings, GenerationSettings, MethodSettings, TeacherSettings,
-                       TrainingOutputs, TrainingSettings)
+from .settings import (BackendLimits, BackendSettings, GenerationSettings, MethodSettings, Quantization,
+                       TeacherSettings, TrainingOutputs, TrainingSettings)
 
 LOG = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def materialize_model(source: str, output_dir, sha256: str | None, trust_remote_
     materialize(source, output_dir, sha256, trust_remote_code)
 
 
-def prepare_data(data_config: dict, questions_path, corpus_path, trees_path) -> None:
-    prepared = data.prepare(data_config)
+def prepare_data(settings: data.DataSettings, questions_path, corpus_path, trees_path) -> None:
+    prepared = data.prepare(settings)
     write_jsonl(corpus_path, prepared["corpus"])
     write_jsonl(trees_path, prepared["trees"])
     write_jsonl(questions_path, prepared["questions"])
@@ -75,9 +75,10 @@ def teacher_backend(settings: TeacherSettings, model_dir):
 def teacher_query_analysis(settings: TeacherSettings, inputs: Mapping, outputs: Mapping) -> None:
     """inputs: questions, model (an LLM teacher's base; absent for the oracle);
     outputs: records (Alpaca JSON for training), labels (JSONL)."""
+    # the oracle's confidence when the config gives one (an LLM teacher reads none)
+    confidence = {} if settings.oracle_confidence is None else {"oracle_confidence": settings.oracle_confidence}
     records, labels = teacher.query_analysis(settings.kind, load_jsonl(inputs["questions"]),
-                                             teacher_backend(settings, inputs.get("model") or None),
-                                             settings.oracle_confidence)
+                                             teacher_backend(settings, inputs.get("model") or None), **confidence)
     write_json(outputs["records"], records)
     write_jsonl(outputs["labels"], labels)
 
@@ -186,7 +187,7 @@ class HeldOutSelections:
         return data.split_validation(records, self.num_records, self.seed)[1]
 
 
-def quantize_student(base_dir, adapter_dir, output_dir, ptq: dict, precision: str | None = None,
+def quantize_student(base_dir, adapter_dir, output_dir, ptq: Quantization, precision: str | None = None,
                      held_out: HeldOutSelections | None = None) -> None:
     """Post-training quantization of a trained adapter merged into its base. A
     global-selection student chooses its threshold again, on the quantized

@@ -22,7 +22,7 @@ from .jsonl import write_csv, write_json
 from .measure import peak_memory_mb
 from .models import atomic_dir, load_tokenizer
 from .prompts import record_messages
-from .settings import LoraSettings, Objective, TrainingOutputs, TrainingSettings
+from .settings import LoraSettings, Objective, Quantization, TrainingOutputs, TrainingSettings
 
 LOSS_COLUMNS = ["step", "epoch", "loss", "validation_loss", "learning_rate", "tokens", "seconds"]
 # A record longer than max_seq_len is cut, never in a way that hides what it asks:
@@ -58,7 +58,8 @@ def collate(batch: list[tuple], pad_id: int) -> dict:
             "soft_targets": [item[2] if len(item) > 2 else None for item in batch]}
 
 
-def prepare_model(base_dir: str | Path, lora: LoraSettings, quantization: dict | None, precision: str | None = None):
+def prepare_model(base_dir: str | Path, lora: LoraSettings, quantization: Quantization | None,
+                  precision: str | None = None):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     model = load_causal_lm(base_dir, quantization, precision)
@@ -289,6 +290,6 @@ def training_metrics(model, progress: Progress, steps_per_epoch: int, record_cou
         "trainable_parameters": int(trainable),
         "final_train_loss": rows[-1]["loss"],
         "final_validation_loss": next((r["validation_loss"] for r in reversed(rows) if r["validation_loss"] != ""), None),
-        "quantization": settings.quantization,
+        "quantization": settings.quantization and dataclasses.asdict(settings.quantization),
         "objective": {k: v for k, v in dataclasses.asdict(settings.objective).items() if v is not None},
     }

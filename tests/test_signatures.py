@@ -9,7 +9,8 @@ MAX_PARAMETERS = 6
 # a parameter annotated with one of these is a settings object, not counted
 SETTINGS_TYPES = {"LoraSettings", "Schedule", "Objective", "Validation", "TrainingSettings", "TrainingOutputs",
                   "BackendLimits", "BM25Params", "SyntheticSettings", "TimingSettings", "RefinerSpec", "StudentModels",
-                  "Workload"}
+                  "Workload", "BackendSettings", "GenerationSettings", "TeacherSettings", "RefinementSettings",
+                  "MethodSettings", "Quantization", "DataSettings", "DataFiles"}
 
 
 def annotation_names(argument: ast.arg) -> set[str]:
