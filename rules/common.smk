@@ -92,13 +92,9 @@ def library_code(script):
     return script_code_hash(f"{workflow.basedir}/workflow_scripts/{script}.py")
 
 
-
-
-
 def methods_on(backend):
     """The methods whose generator runs on `backend` (timed together)."""
     return [m for m in METHODS if method_backend(m) == backend]
-
 
 
 def stage_labels(wildcards):
