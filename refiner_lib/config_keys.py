@@ -1,7 +1,8 @@
 """Which config keys each rule's jobs read: the one declaration behind the
 rules' params (rules/common.smk builds every job's params from `declared`,
 which holds these keys and nothing else), the README's rerun table and the
-every-key rerun test (tests/test_every_key.py).
+every-key rerun test (tests/test_workflow.py,
+test_editing_any_config_key_reruns_exactly_the_jobs_that_read_it).
 
 A key is dotted (`training.lora.r`); a key names its whole subtree
 (`data.synthetic`). What a job reads can depend on the config itself (the
