@@ -4,8 +4,9 @@ which holds these keys and nothing else), the README's rerun table and the
 every-key rerun test (tests/test_workflow.py,
 test_editing_any_config_key_reruns_exactly_the_jobs_that_read_it).
 
-A key is dotted (`training.lora.r`); a key names its whole subtree
-(`data.synthetic`). What a job reads can depend on the config itself (the
+A key is dotted (`training.lora.r`), or a tuple of its parts where a part may
+hold a dot (a model's name: `("models", "qwen2.5-7b")`); a key names its whole
+subtree (`data.synthetic`). What a job reads can depend on the config itself (the
 oracle teacher reads none of the LLM teacher's settings), so each rule's entry
 is a function of the config and the job's wildcards. Keys that shape a job's
 inputs (a model's role, a variant's quantization that picks the adapter a PTQ
@@ -17,7 +18,8 @@ from collections.abc import Callable, Mapping
 
 from .config import BASELINES, trained_variant
 
-Keys = list[str]
+Key = str | tuple[str, ...]
+Keys = list[Key]
 Wildcards = Mapping[str, str]
 
 # Read by a job but changing none of its results, so kept out of params: an edit reruns nothing.
@@ -84,7 +86,7 @@ def sibling_keys(config: Mapping, variant: str) -> Keys:
 
 
 def materialize_model(config: Mapping, wc: Wildcards) -> Keys:
-    return [f"models.{wc['model']}"]
+    return [("models", wc["model"])]  # a model's name may hold a dot
 
 
 def prepare_data(config: Mapping, wc: Wildcards) -> Keys:
@@ -205,10 +207,14 @@ def reads(rule: str, config: Mapping, wildcards: Wildcards) -> Keys:
     return READS[rule](config, wildcards)
 
 
-def lookup(config: Mapping, key: str):
-    """The value at a dotted key; a KeyError names the whole key."""
+def parts(key: Key) -> tuple[str, ...]:
+    return key if isinstance(key, tuple) else tuple(key.split("."))
+
+
+def lookup(config: Mapping, key: Key):
+    """The value at a key; a KeyError names the whole key."""
     node = config
-    for part in key.split("."):
+    for part in parts(key):
         if not isinstance(node, Mapping) or part not in node:
             raise KeyError(key)
         node = node[part]
@@ -225,7 +231,7 @@ def declared(rule: str, config: Mapping, wildcards: Wildcards) -> dict:
             value = lookup(config, key)
         except KeyError:
             continue
-        *parents, last = key.split(".")
+        *parents, last = parts(key)
         node = subset
         for part in parents:
             node = node.setdefault(part, {})
@@ -233,6 +239,7 @@ def declared(rule: str, config: Mapping, wildcards: Wildcards) -> dict:
     return subset
 
 
-def is_read(key: str, rule: str, config: Mapping, wildcards: Wildcards) -> bool:
+def is_read(key: Key, rule: str, config: Mapping, wildcards: Wildcards) -> bool:
     """Whether a job of `rule` reads the leaf `key` (it or a key above it is declared)."""
-    return any(key == read or key.startswith(read + ".") for read in reads(rule, config, wildcards))
+    leaf = parts(key)
+    return any(leaf[:len(parts(read))] == parts(read) for read in reads(rule, config, wildcards))
