@@ -241,5 +241,9 @@ def declared(rule: str, config: Mapping, wildcards: Wildcards) -> dict:
 
 def is_read(key: Key, rule: str, config: Mapping, wildcards: Wildcards) -> bool:
     """Whether a job of `rule` reads the leaf `key` (it or a key above it is declared)."""
-    leaf = parts(key)
-    return any(leaf[:len(parts(read))] == parts(read) for read in reads(rule, config, wildcards))
+    return any(within(key, read) for read in reads(rule, config, wildcards))
+
+
+def within(key: Key, block: Key) -> bool:
+    """Whether `key` is `block` or a key under it."""
+    return parts(key)[:len(parts(block))] == parts(block)

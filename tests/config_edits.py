@@ -189,7 +189,7 @@ def readers(key: str, config: dict, finished: dict[str, GraphJob]) -> str:
 
 
 def under(key: str, blocks) -> bool:
-    return any(key == block or key.startswith(block + ".") for block in blocks)
+    return any(config_keys.within(key, block) for block in blocks)
 
 
 def collapsed(keys: list[str], every: list[str]) -> list[str]:
