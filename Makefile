@@ -1,13 +1,14 @@
 # Two entry points for a fresh machine (Debian, Python 3.11, no GPU):
 #   make run    set up .venv, run the workflow on config.yaml, build results/report.html
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv (and, as root, Debian's chromium for the browser test) and run the test suite
+#   make demo   the demo app on the results (http://127.0.0.1:7860)
 #   make report rebuild results/report.html (Snakemake's report) from the results
 PYTHON ?= python3
 VENV := .venv
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: run test report setup clean
+.PHONY: run test report setup clean browser demo
 
 setup: $(STAMP)
 
@@ -27,8 +28,19 @@ run: $(STAMP)
 report: $(STAMP)
 	$(VENV)/bin/snakemake --cores 1 --report results/report.html
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest -q --durations=10
+
+# The demo's browser test drives Debian's chromium through chromedriver (nothing
+# downloads a browser). Installed here when missing and run as root; otherwise
+# the test says what to install.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "note: the browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
+
+demo: $(STAMP)
+	$(VENV)/bin/python -m refiner_lib.demo results
 
 clean:
 	rm -rf results .snakemake

@@ -110,6 +110,18 @@ class Refiner:
                 row["selection_scores"] = scores
         return row
 
+    def teacher_stages(self) -> list[str]:
+        """The stages whose output for a question this method reads from the
+        teacher's labels (which exist for the run's own questions only)."""
+        if self.spec.method in ("full", "local_only"):
+            return []
+        stages = ["global_selection"] if self.spec.method == "selection_only" else ["query_analysis", "global_selection"]
+        return [stage for stage in stages if stage not in self.backends]
+
+    def has_tree(self, doc_id: str) -> bool:
+        """Whether this method can structure the document (its own student, or the teacher's tree)."""
+        return self.spec.method == "full" or "doc_structuring" in self.backends or doc_id in self.trees
+
     def query_analysis(self, q: dict) -> dict | None:
         if "query_analysis" in self.backends:
             return stages.model_query_analysis(self.backends["query_analysis"], [q])[0]

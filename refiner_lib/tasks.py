@@ -284,16 +284,25 @@ def generate_answers(refined_path, eval_path, generator_dir, generation: Generat
                      backend: BackendSettings = BackendSettings()) -> None:
     """The quality pass of the generator: batched greedy answers to every eval
     question, the raw generation kept beside the extracted short answer."""
-    questions, refined = by_id(load_jsonl(eval_path)), load_jsonl(refined_path)
-    generator = make_backend(backend, generator_dir, BackendLimits(generation.batch_size, generation.window,
-                                                                   generation.max_new_tokens))
+    generator = generator_backend(generator_dir, generation, backend)
+    write_jsonl(output_path, answer_rows(generator, generation, load_jsonl(refined_path), by_id(load_jsonl(eval_path))))
+
+
+def generator_backend(generator_dir, generation: GenerationSettings, backend: BackendSettings = BackendSettings()):
+    return make_backend(backend, generator_dir, BackendLimits(generation.batch_size, generation.window,
+                                                              generation.max_new_tokens))
+
+
+def answer_rows(generator, generation: GenerationSettings, refined: list[dict], questions: dict) -> list[dict]:
+    """Greedy answers to refined contexts, `generation.batch_size` at a time:
+    per question its extracted answer, the raw generation and its FLOPs."""
     texts, tokens = generator.generate_counted(answer_prompts(generator, refined, questions),
                                                generation.max_new_tokens, ANSWER_STOP)
     parameters = generator.active_parameters()
     # `generation` is what the model wrote after the lead-in; the prediction is cut from both
-    write_jsonl(output_path, [{"id": r["id"], "prediction": extract_answer(f"{ANSWER_LEAD_IN} {raw}"),
-                               "generation": raw, "generate_flops": measure.forward_flops(parameters, count)}
-                              for r, raw, count in zip(refined, texts, tokens)])
+    return [{"id": r["id"], "prediction": extract_answer(f"{ANSWER_LEAD_IN} {raw}"), "generation": raw,
+             "generate_flops": measure.forward_flops(parameters, count)}
+            for r, raw, count in zip(refined, texts, tokens)]
 
 
 def time_generation(refined_paths: dict, inputs: Mapping, generation: GenerationSettings, timing: TimingSettings,

@@ -18,7 +18,9 @@ rule refine:
         generator=model_dir("generator"),
         student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
     output:
-        f"{RESULTS}/refined/{{method}}.jsonl",
+        refined=f"{RESULTS}/refined/{{method}}.jsonl",
+        # the settings and files this job refined with: the demo app rebuilds the same refiner from it
+        manifest=f"{RESULTS}/refined/{{method}}.settings.json",
     params:
         code=library_code("refine"),
         settings=declared_params("refine", refine_params),
@@ -74,7 +76,9 @@ rule generate:
         questions=f"{RESULTS}/data/eval.jsonl",
         generator=model_dir("generator"),
     output:
-        f"{RESULTS}/answers/{{method}}.jsonl",
+        answers=f"{RESULTS}/answers/{{method}}.jsonl",
+        # the generator's settings and folder, for the demo app
+        manifest=f"{RESULTS}/answers/{{method}}.settings.json",
     params:
         code=library_code("generate"),
         generation=declared_params("generate", lambda settings, wc: settings["generation"]),

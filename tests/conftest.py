@@ -38,3 +38,18 @@ def tiny_model(tmp_path_factory, synthetic_data) -> Path:
     texts = [d["contents"] for d in corpus] + ["[Local] [Global] ['abstract'] <abstract> <section: x>"] * 20
     tokenizer = train_tiny_tokenizer(texts, folder / "tokenizer", vocab_size=1500)
     return build_tiny_qwen2(folder / "tiny-qwen2", tokenizer, hidden_size=64, layers=2, heads=2)
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tiny_model, tmp_path_factory):
+    """One finished run of the tiny config (all four variants), from a private
+    copy of the sources so that tests may edit library modules. Shared by the
+    workflow tests and the demo app's browser test, which only reads it."""
+    from workflow_helpers import copy_sources, run, tiny_config
+
+    source = copy_sources(tmp_path_factory.mktemp("source"))
+    workdir = tmp_path_factory.mktemp("run")
+    config = tiny_config(tiny_model)
+    first = run(workdir, config, source=source)
+    assert first.returncode == 0, first.stderr[-4000:]
+    return {"source": source, "workdir": workdir, "config": config}

@@ -15,7 +15,7 @@ from conftest import HOTPOTQA, need_shared
 import config_edits
 from refiner_lib import config_keys, report, stage_times
 from refiner_lib.config import BASELINES, validate
-from workflow_helpers import copy_sources, dry_run_jobs, run, tiny_config, write_config
+from workflow_helpers import dry_run_jobs, run, tiny_config, write_config
 
 def blank_by_definition(method: str) -> set[str]:
     """Summary columns a method has no value for: `full` runs no stage, the
@@ -88,18 +88,6 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
     assert all(job["seconds"] > 0 for jobs in timed.values() for job in jobs)
     assert "| train_student | " in stage_times.table(results)
     return rows
-
-
-@pytest.fixture(scope="module")
-def synthetic_run(tiny_model, tmp_path_factory):
-    """One finished run of the tiny config (all four variants), from a private
-    copy of the sources so that tests may edit library modules."""
-    source = copy_sources(tmp_path_factory.mktemp("source"))
-    workdir = tmp_path_factory.mktemp("run")
-    config = tiny_config(tiny_model)
-    first = run(workdir, config, source=source)
-    assert first.returncode == 0, first.stderr[-4000:]
-    return {"source": source, "workdir": workdir, "config": config}
 
 
 def test_synthetic_oracle_end_to_end_then_nothing_to_do(synthetic_run):
