@@ -120,7 +120,10 @@ def build_app(results: str | Path, live=None):
         rows = table[table["method"].isin(chosen or methods)]
         if only_disagreeing:
             rows = study.disagreements(rows, metric)
-        return study.answers_side_by_side(rows, metric) if len(rows) else None
+        shown = rows["id"].nunique()
+        count = f"{shown} of {len(questions)} questions" + (f" (the chosen methods disagree on {metric})"
+                                                            if only_disagreeing else "")
+        return study.answers_side_by_side(rows if shown else table.head(0), metric), count
 
     def detail(question_id):
         columns = ["method", "label", "p_global", "selection", "context_answer_recall", "context_tokens",
@@ -143,14 +146,17 @@ def build_app(results: str | Path, live=None):
                 button.click(ask, [pick, typed, chosen], [header, cards])
         with gr.Tab("Study browser"):
             with gr.Row():
-                metric = gr.Radio(list(study.CORRECTNESS), value="em", label="right or wrong by")
+                metric = gr.Radio(list(study.CORRECTNESS), value="em", label="mark ✓/✗ and compare by",
+                                  elem_id="metric")
                 only = gr.Checkbox(label="only questions where the chosen methods disagree", elem_id="disagree")
             shown = gr.CheckboxGroup(choices=methods, value=methods, label="methods")
+            count = gr.Markdown(f"{len(questions)} of {len(questions)} questions", elem_id="count")
             grid = gr.Dataframe(study.answers_side_by_side(table), wrap=True, interactive=False, elem_id="grid")
             for control in (metric, only, shown):
-                control.change(browse, [metric, only, shown], grid)
-            one = gr.Dropdown(choices=list(questions["id"]), label="one question, every method's outputs")
-            one_table = gr.Dataframe(interactive=False, wrap=True)
+                control.change(browse, [metric, only, shown], [grid, count])
+            first = questions["id"].iloc[0]
+            one = gr.Dropdown(choices=list(questions["id"]), value=first, label="one question, every method's outputs")
+            one_table = gr.Dataframe(detail(first), interactive=False, wrap=True)
             one.change(detail, one, one_table)
         with gr.Tab("Summary"):
             summary = results / "summary.md"

@@ -16,7 +16,8 @@ from .jsonl import load_jsonl, read_json
 # the order methods are shown in: the teacher, the paradigms, then the baselines
 PREFERRED_ORDER = ("teacher", "lora", "qlora", "lora_ptq_int8", "lora_ptq_int4", "full", "local_only",
                    "selection_only")
-CORRECTNESS = ("em", "accuracy")  # per-question metrics that say right or wrong
+# per-question 0/1 metrics that mark an answer right or wrong (or a context as holding the answer)
+CORRECTNESS = ("em", "accuracy", "context_answer_recall")
 
 
 def ordered(methods) -> list[str]:
@@ -49,7 +50,7 @@ def question_table(results: str | Path) -> pd.DataFrame:
         outputs = pd.DataFrame({
             "id": refined["id"],
             "label": refined.get("label"),
-            "p_global": [p.get("Global") if isinstance(p, dict) else None
+            "p_global": [round(p["Global"], 3) if isinstance(p, dict) else None
                          for p in refined.get("probabilities", pd.Series([None] * len(refined)))],
             "selection": [selection_text(s if isinstance(s, dict) else None)
                           for s in refined.get("selections", pd.Series([None] * len(refined)))],
