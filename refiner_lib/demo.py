@@ -84,8 +84,10 @@ def card_html(answer, run_answer: dict | None = None) -> str:
         same = run_answer["prediction"] == answer.prediction
         parts.append(f'<div class="run-answer">in the run: {e(run_answer["prediction"])}'
                      f'{"" if same else " (the run answered in batches: padding changes float rounding)"}</div>')
-    rows = "".join(f"<tr><td>{name}</td><td>{cost.seconds:.2f} s</td><td>+{cost.peak_mb:.0f} MB</td></tr>"
-                   for name, cost in (("refine", answer.refine_cost), ("generate", answer.generate_cost)))
+    costs = [("refine", answer.refine_cost)]
+    costs += [(f"· {name.replace('_', ' ')}", cost) for name, cost in answer.step_costs.items()]
+    rows = "".join(f"<tr><td>{e(name)}</td><td>{cost.seconds:.3f} s</td><td>+{cost.peak_mb:.0f} MB</td></tr>"
+                   for name, cost in costs + [("generate", answer.generate_cost)])
     parts.append(f'<table class="cost"><tr><td></td><td>latency</td><td>peak memory</td></tr>{rows}</table></div>')
     return "".join(parts)
 
@@ -116,14 +118,14 @@ def build_app(results: str | Path, live=None):
                  for method in live.methods if method in (chosen or live.methods)]
         return question_html(question, documents), f'<div class="cards">{"".join(cards)}</div>'
 
-    def browse(metric, only_disagreeing, chosen):
+    def browse(metric, only_disagreeing, chosen, field):
         rows = table[table["method"].isin(chosen or methods)]
         if only_disagreeing:
             rows = study.disagreements(rows, metric)
         shown = rows["id"].nunique()
         count = f"{shown} of {len(questions)} questions" + (f" (the chosen methods disagree on {metric})"
                                                             if only_disagreeing else "")
-        return study.answers_side_by_side(rows if shown else table.head(0), metric), count
+        return study.answers_side_by_side(rows if shown else table.head(0), metric, field), count
 
     def detail(question_id):
         columns = ["method", "label", "p_global", "selection", "context_answer_recall", "context_tokens",
@@ -149,11 +151,13 @@ def build_app(results: str | Path, live=None):
                 metric = gr.Radio(list(study.CORRECTNESS), value="em", label="mark ✓/✗ and compare by",
                                   elem_id="metric")
                 only = gr.Checkbox(label="only questions where the chosen methods disagree", elem_id="disagree")
-            shown = gr.CheckboxGroup(choices=methods, value=methods, label="methods")
+            with gr.Row():
+                shown = gr.CheckboxGroup(choices=methods, value=methods, label="methods", scale=3)
+                field = gr.Dropdown(list(study.CELL_FIELDS), value="prediction", label="cells show", scale=1)
             count = gr.Markdown(f"{len(questions)} of {len(questions)} questions", elem_id="count")
             grid = gr.Dataframe(study.answers_side_by_side(table), wrap=True, interactive=False, elem_id="grid")
-            for control in (metric, only, shown):
-                control.change(browse, [metric, only, shown], [grid, count])
+            for control in (metric, only, shown, field):
+                control.change(browse, [metric, only, shown, field], [grid, count])
             first = questions["id"].iloc[0]
             one = gr.Dropdown(choices=list(questions["id"]), value=first, label="one question, every method's outputs")
             one_table = gr.Dataframe(detail(first), interactive=False, wrap=True)

@@ -40,6 +40,7 @@ class MethodAnswer:
     prediction: str = ""
     generation: str = ""
     scores: dict = field(default_factory=dict)  # em, f1, accuracy against the golden answers (eval questions)
+    step_costs: dict = field(default_factory=dict)  # refinement step -> CallCost (refiner.Refiner.step)
     refine_cost: CallCost | None = None
     generate_cost: CallCost | None = None
 
@@ -131,10 +132,16 @@ class LiveStudy:
         reason = self._why_not(refiner, question)
         if reason:
             return MethodAnswer(method, unavailable=reason)
-        refined, refine_cost = cost_of(refiner.refine, question)
+        refiner.step_costs = {}
+        try:
+            refined, refine_cost = cost_of(refiner.refine, question)
+            steps = refiner.step_costs
+        finally:
+            refiner.step_costs = None
         rows, generate_cost = cost_of(answer_rows, self.generator, self.generation, [refined],
                                       {question["id"]: question})
-        result = MethodAnswer(method, refined=refined, refine_cost=refine_cost, generate_cost=generate_cost,
+        result = MethodAnswer(method, refined=refined, step_costs=steps, refine_cost=refine_cost,
+                              generate_cost=generate_cost,
                               context_tokens=refiner.count_tokens(refined["context"]),
                               retrieved_tokens=refiner.count_tokens(refiner.retrieved_text(question["id"])),
                               prediction=rows[0]["prediction"], generation=rows[0]["generation"])

@@ -72,6 +72,7 @@ class Refiner:
         self.selection = {(r["id"], r["doc_id"]): r["selected"] for r in labels.get("global_selection", [])}
         self.structured: dict[str, dict] = {}  # documents a trained HDS student has structured
         self.threshold = spec.student.selection_threshold() if "global_selection" in self.backends else None
+        self.step_costs: dict | None = None  # step name -> measure.CallCost, when measured (see step)
 
     def flops(self) -> int:
         return sum(b.flops for b in self.distinct_backends())
@@ -91,14 +92,14 @@ class Refiner:
         if self.spec.method == "full":
             return {"id": q["id"], "context": refine.full_context([self.spec.corpus[d] for d in doc_ids],
                                                                   self.spec.max_context_tokens, self.tokenizer)}
-        trees = {d: self.tree(d) for d in doc_ids}
-        analysis = self.query_analysis(q)
-        chosen, scores = self.global_selection(q, doc_ids, trees)
+        trees = self.step("doc_structuring", lambda: {d: self.tree(d) for d in doc_ids})
+        analysis = self.step("query_analysis", self.query_analysis, q)
+        chosen, scores = self.step("global_selection", self.global_selection, q, doc_ids, trees)
         probabilities = {"local_only": LOCAL_ONLY, "selection_only": SELECTION_ONLY}.get(
             self.spec.method, analysis["probabilities"] if analysis else None)
-        refined = refine.refine_question(q["question"], [trees[d] for d in doc_ids], probabilities,
-                                         [chosen.get(d, []) for d in doc_ids], self.spec.budget, self.count_tokens,
-                                         self.spec.local_scorer)
+        refined = self.step("scoring", refine.refine_question, q["question"], [trees[d] for d in doc_ids],
+                            probabilities, [chosen.get(d, []) for d in doc_ids], self.spec.budget, self.count_tokens,
+                            self.spec.local_scorer)
         row = {"id": q["id"], "context": refined["context"]}
         if refined.get("over_budget"):
             row["over_budget"] = True
@@ -109,6 +110,14 @@ class Refiner:
             if scores:
                 row["selection_scores"] = scores
         return row
+
+    def step(self, name: str, run, *args):
+        """One step of refine(); its time and memory go to `step_costs` when the
+        caller asked for them (the demo app), by setting it to a dict."""
+        if self.step_costs is None:
+            return run(*args)
+        result, self.step_costs[name] = measure.cost_of(run, *args)
+        return result
 
     def teacher_stages(self) -> list[str]:
         """The stages whose output for a question this method reads from the

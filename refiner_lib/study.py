@@ -69,10 +69,15 @@ def disagreements(table: pd.DataFrame, metric: str = "em", methods: list[str] | 
     return chosen[chosen["id"].isin(spread[spread > 1].index)]
 
 
-def answers_side_by_side(table: pd.DataFrame, metric: str = "em") -> pd.DataFrame:
-    """One row per question, one column per method: its answer, marked right or wrong."""
-    marked = table.assign(cell=[f"{'✓' if value == 1 else '✗'} {prediction}"
-                                for value, prediction in zip(table[metric], table["prediction"])])
+# what a method's cell may show, beside its mark
+CELL_FIELDS = ("prediction", "label", "p_global", "selection", "context_tokens", "generation")
+
+
+def answers_side_by_side(table: pd.DataFrame, metric: str = "em", field: str = "prediction") -> pd.DataFrame:
+    """One row per question, one column per method: its answer (or another
+    field of its outputs), marked by `metric` (✓ for 1)."""
+    marked = table.assign(cell=[f"{'✓' if value == 1 else '✗'} {'' if shown is None or shown != shown else shown}"
+                                for value, shown in zip(table[metric], table[field])])
     wide = marked.pivot(index=["id", "question", "golden_answers"], columns="method", values="cell")
     return wide[ordered(wide.columns)].reset_index()
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from refiner_lib import study
+from refiner_lib import manifest, study
+from refiner_lib.errors import InputError
 from refiner_lib.jsonl import load_jsonl
 from workflow_helpers import source_env
 
@@ -208,3 +209,58 @@ def keep_screenshot(path: Path) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(folder) / path.name)
+
+
+def test_live_answers_equal_the_workflow_and_a_missing_variant_shows_as_missing(synthetic_run, tmp_path):
+    """In a copy of the run's results (so its manifests' relative paths must
+    still resolve): every eval question through every method gives the labels,
+    selections, contexts and answers the workflow wrote; then, with one
+    variant's adapter gone, that variant is unavailable and the rest answer."""
+    from refiner_lib.live import LiveStudy
+
+    results = tmp_path / "results"
+    shutil.copytree(synthetic_run["workdir"] / "results", results)
+    live = LiveStudy(results)
+    assert live.unavailable == {} and live.methods == study.run_methods(results)
+    for question in load_jsonl(results / "data" / "eval.jsonl"):
+        for answer in live.ask(live.question(question["id"])):
+            refined = {r["id"]: r for r in load_jsonl(results / "refined" / f"{answer.method}.jsonl")}[question["id"]]
+            written = {r["id"]: r for r in load_jsonl(results / "answers" / f"{answer.method}.jsonl")}[question["id"]]
+            for key in ("context", "label", "probabilities", "selections", "selection_scores"):
+                assert answer.refined.get(key) == refined.get(key), (answer.method, key)
+            assert (answer.prediction, answer.context_tokens) == (written["prediction"], refined["context_tokens"])
+            assert answer.refine_cost.seconds > 0 and answer.generate_cost.seconds > 0
+    shutil.rmtree(results / "students" / "global_selection" / "qlora" / "adapter")
+    live = LiveStudy(results)
+    assert "adapter" in live.unavailable["qlora"] and list(live.unavailable) == ["qlora"]
+    answers = {a.method: a for a in live.ask(live.question(text="Which valley is the oldest city in?"))}
+    assert answers["qlora"].unavailable and answers["lora"].prediction == answers["lora"].prediction.strip()
+    assert answers["lora"].unavailable is None and answers["teacher"].unavailable
+
+
+def test_a_manifest_resolves_from_where_it_lies_and_names_a_bad_file(tmp_path):
+    (tmp_path / "run" / "models" / "m").mkdir(parents=True)
+    path = tmp_path / "run" / "refined" / "lora.settings.json"
+    path.parent.mkdir()
+    manifest.write(path, {"method": "lora"}, {"generator": str(tmp_path / "run" / "models" / "m"), "student": []})
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "run").rename(moved)
+    settings, files = manifest.read(moved / "refined" / "lora.settings.json")
+    assert settings == {"method": "lora"} and Path(files["generator"]).resolve() == (moved / "models" / "m").resolve()
+    assert files["student"] == []
+    (moved / "refined" / "bad.settings.json").write_text('{"settings": 1}')
+    with pytest.raises(InputError, match="bad.settings.json"):
+        manifest.read(moved / "refined" / "bad.settings.json")
+
+
+def test_disagreements_keep_the_questions_where_methods_differ():
+    import pandas as pd
+
+    table = pd.DataFrame({"id": ["a", "a", "b", "b", "c", "c"], "method": ["lora", "qlora"] * 3,
+                          "em": [1.0, 0.0, 1.0, 1.0, 0.0, 0.0], "prediction": ["x", "y", "z", "z", "w", "v"],
+                          "question": ["?"] * 6, "golden_answers": ["x", "x", "z", "z", "u", "u"]})
+    assert sorted(study.disagreements(table, "em")["id"].unique()) == ["a"]
+    assert study.disagreements(table, "em", ["lora"]).empty
+    wide = study.answers_side_by_side(table)
+    assert list(wide.columns) == ["id", "question", "golden_answers", "lora", "qlora"]
+    assert wide.set_index("id").loc["a", "qlora"] == "✗ y" and wide.set_index("id").loc["a", "lora"] == "✓ x"
