@@ -67,7 +67,11 @@ class LiveStudy:
         self.generator, self.generation = self._generator()
         self.tokenizer = self.generator.tokenizer
         manifests = refine_manifests(self.results)
-        self.methods = [m for m in (methods or list(manifests))]
+        if not manifests:
+            raise InputError(f"{self.results / 'refined'}: no *.settings.json, which the refine jobs write beside "
+                             "their outputs; a run made before they did needs its refine jobs rerun "
+                             "(snakemake --forcerun refine)")
+        self.methods = list(methods or manifests)
         self.refiners: dict[str, Refiner] = {}
         self.unavailable: dict[str, str] = {}
         for method in self.methods:
@@ -80,7 +84,8 @@ class LiveStudy:
     def _generator(self):
         paths = sorted(p for p in (self.results / "answers").glob("*.settings.json") if "@" not in p.name)
         if not paths:
-            raise InputError(f"{self.results / 'answers'}: no *.settings.json; is this a finished run's results folder?")
+            raise InputError(f"{self.results / 'answers'}: no *.settings.json, which the generate jobs write beside "
+                             "their outputs (is this a finished run's results folder?)")
         settings, files = manifest.read(paths[0])
         generation = GenerationSettings(**settings["generation"])
         return generator_backend(files["generator"], generation, BackendSettings(**settings["backend"])), generation
