@@ -69,8 +69,8 @@ class LiveStudy:
         manifests = refine_manifests(self.results)
         if not manifests:
             raise InputError(f"{self.results / 'refined'}: no *.settings.json, which the refine jobs write beside "
-                             "their outputs; a run made before they did needs its refine jobs rerun "
-                             "(snakemake --forcerun refine)")
+                             "their outputs; for a run made before they did, run the workflow again "
+                             "(make run): it reruns its refine and generate jobs, which write them")
         self.methods = list(methods or manifests)
         self.refiners: dict[str, Refiner] = {}
         self.unavailable: dict[str, str] = {}
