@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .inference import Backend
-from .measure import parameter_count, tensor_parameters
+from .measure import forward_flops, parameter_count, tensor_parameters
 from .models import load_tokenizer
 from .precision import resolve as resolve_precision
 from .settings import Quantization
@@ -121,7 +121,7 @@ class HFBackend(Backend):
         self.model = model.eval()
         self.stage: str | None = None
         self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
-        self.flops, self.prompt_flops = 0, []  # forward FLOPs so far, in all and per prompt
+        self.flops = 0  # forward FLOPs of every call so far, from the tokens each processed
         self._active_parameters: dict[str | None, int] = {}
         self._stop_criteria: dict = {}
 
@@ -130,6 +130,9 @@ class HFBackend(Backend):
         if adapter not in self._active_parameters:
             self._active_parameters[adapter] = parameter_count(self.model, adapter)
         return self._active_parameters[adapter]
+
+    def count(self, tokens: int) -> None:
+        self.flops += forward_flops(self.active_parameters(), int(tokens))
 
     def weights(self) -> dict:
         """Every loaded parameter (all adapters) and the weights' bytes in memory."""
@@ -170,7 +173,7 @@ class HFBackend(Backend):
                                                 pad_token_id=self.tokenizer.pad_token_id, **stopping)
                 new = generated[:, batch["input_ids"].shape[1]:]
                 row_tokens = batch["attention_mask"].sum(1) + (new != self.tokenizer.pad_token_id).sum(1)
-                self.count_prompts(row_tokens.tolist())
+                self.count(row_tokens.sum())
                 tokens += [int(t) for t in row_tokens]
                 outputs += [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return outputs, tokens
@@ -239,8 +242,7 @@ class HFBackend(Backend):
         log_probs = torch.log_softmax(self.model(input_ids=torch.tensor([ids + [pad] * (span - len(ids)) for ids in rows]),
                                                  attention_mask=attention, position_ids=positions,
                                                  past_key_values=cache).logits.float(), -1)
-        self.count_prompts([len(ids) + sum(len(rows[r]) for r, owner in enumerate(owners) if owner == index)
-                            for index, ids in enumerate(prompt_ids)])
+        self.count(sum(len(ids) for ids in prompt_ids) + sum(len(ids) for ids in rows))
         scores: list[list[float]] = [[] for _ in prompts]
         for row, (owner, ids) in enumerate(zip(owners, rows)):
             total = first[owner, ids[0]]

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from .measure import forward_flops
 from .prompts import chat_prompt, record_messages
 
 
 class Backend(ABC):
     """One base model with optional per-stage adapters: greedy generation and
     choice probabilities for the refinement stages, with a running count of the
-    forward FLOPs of every call (`flops`), and of every prompt in call order
-    (`prompt_flops`: a batched caller attributes them to its questions)."""
+    forward FLOPs of every call (`flops`)."""
 
     tokenizer = None  # the model's tokenizer, with its chat template
     stage: str | None = None  # the stage whose adapter answers (None or no adapter: the base)
     flops: int = 0
-    prompt_flops: list[int]  # set to [] by each backend's __init__
-
-    def count_prompts(self, tokens: list[int]) -> None:
-        """The forward FLOPs of prompts that processed `tokens` tokens each
-        (prompt and continuations or generated tokens, no padding)."""
-        each = [forward_flops(self.active_parameters(), int(count)) for count in tokens]
-        self.prompt_flops.extend(each)
-        self.flops += sum(each)
 
     @abstractmethod
     def use(self, stage: str | None) -> "Backend":

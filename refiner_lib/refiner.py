@@ -1,7 +1,6 @@
-"""The refiner of one method: a student's trained stages run its models, every
-other stage keeps the teacher's labels; then LongRefiner's scoring under the
-token budget. The quality pass batches the model stages across questions; the
-latency pass and the demo app refine one question alone.
+"""The refiner of one method, one question at a time: a student's trained
+stages run its models, every other stage keeps the teacher's labels; then
+LongRefiner's scoring under the token budget.
 
 Methods that run no refiner model (baselines and ablations):
   full            the retrieved text, cut to the generator's window
@@ -88,38 +87,19 @@ class Refiner:
         return "\n\n".join(self.spec.corpus[d]["contents"] for d in self.spec.retrieval[question_id])
 
     def refine(self, q: dict) -> dict:
-        """One question alone (the latency pass, the demo app): refine_all of it."""
-        return self.refine_all([q])[0]
-
-    def refine_all(self, questions: list[dict]) -> list[dict]:
-        """The refined context and the stages' outputs, one row per question.
-        The model stages run batched across the questions (the backends take
-        `refinement.batch_size` prompts per forward pass: a pass costs about
-        the same for one short prompt as for sixteen on a CPU). Each row's
-        `refine_flops` counts its own prompts (a document structured once
-        counts for the first question that retrieved it)."""
-        flops = {q["id"]: 0 for q in questions}
-        if self.spec.method == "full":
-            return [{"id": q["id"], "context": self.full_context(q), "refine_flops": 0} for q in questions]
-        trees = self.step("doc_structuring", self.structure, questions, flops)
-        analyses = self.step("query_analysis", self.analyze, questions, flops)
-        chosen, scores = self.step("global_selection", self.select, questions, trees, flops)
-        rows = self.step("scoring", lambda: [self.scored_row(q, trees, analyses.get(q["id"]), chosen.get(q["id"], {}),
-                                                             scores.get(q["id"], {})) for q in questions])
-        return [dict(row, refine_flops=flops[row["id"]]) for row in rows]
-
-    def full_context(self, q: dict) -> str:
-        return refine.full_context([self.spec.corpus[d] for d in self.spec.retrieval[q["id"]]],
-                                   self.spec.max_context_tokens, self.tokenizer)
-
-    def scored_row(self, q: dict, trees: dict, analysis: dict | None, chosen: dict, scores: dict) -> dict:
-        """LongRefiner's scoring under the budget, from the stages' outputs."""
+        """The refined context and the stages' outputs for one question."""
         doc_ids = self.spec.retrieval[q["id"]]
+        if self.spec.method == "full":
+            return {"id": q["id"], "context": refine.full_context([self.spec.corpus[d] for d in doc_ids],
+                                                                  self.spec.max_context_tokens, self.tokenizer)}
+        trees = self.step("doc_structuring", lambda: {d: self.tree(d) for d in doc_ids})
+        analysis = self.step("query_analysis", self.query_analysis, q)
+        chosen, scores = self.step("global_selection", self.global_selection, q, doc_ids, trees)
         probabilities = {"local_only": LOCAL_ONLY, "selection_only": SELECTION_ONLY}.get(
             self.spec.method, analysis["probabilities"] if analysis else None)
-        refined = refine.refine_question(q["question"], [trees[d] for d in doc_ids], probabilities,
-                                         [chosen.get(d, []) for d in doc_ids], self.spec.budget, self.count_tokens,
-                                         self.spec.local_scorer)
+        refined = self.step("scoring", refine.refine_question, q["question"], [trees[d] for d in doc_ids],
+                            probabilities, [chosen.get(d, []) for d in doc_ids], self.spec.budget, self.count_tokens,
+                            self.spec.local_scorer)
         row = {"id": q["id"], "context": refined["context"]}
         if refined.get("over_budget"):
             row["over_budget"] = True
@@ -130,61 +110,6 @@ class Refiner:
             if scores:
                 row["selection_scores"] = scores
         return row
-
-    def charged(self, stage: str, run, owners: list[str], flops: dict) -> object:
-        """run() on `stage`'s backend, each of its prompts' FLOPs added to the
-        question that owns it (`owners`: one question id per prompt, in order)."""
-        backend = self.backends[stage]
-        start = len(backend.prompt_flops)
-        result = run()
-        counted = backend.prompt_flops[start:]
-        if len(counted) != len(owners):
-            raise RuntimeError(f"{stage}: {len(counted)} prompts counted for {len(owners)} expected")
-        for owner, amount in zip(owners, counted):
-            flops[owner] += amount
-        return result
-
-    def structure(self, questions: list[dict], flops: dict) -> dict:
-        """doc id -> its tree, for every document the questions retrieved: a
-        trained HDS student structures each once (as LongRefiner caches it)."""
-        first_asker: dict[str, str] = {}
-        for q in questions:
-            for doc_id in self.spec.retrieval[q["id"]]:
-                first_asker.setdefault(doc_id, q["id"])
-        new = [d for d in first_asker if "doc_structuring" in self.backends and d not in self.structured]
-        if new:
-            limit = self.spec.student.max_new_tokens["doc_structuring"]
-            trees = self.charged("doc_structuring", lambda: stages.model_trees(
-                self.backends["doc_structuring"], [self.spec.corpus[d] for d in new], limit),
-                [first_asker[d] for d in new], flops)
-            self.structured.update(zip(new, trees))
-        return {d: self.tree(d) for d in first_asker}
-
-    def analyze(self, questions: list[dict], flops: dict) -> dict:
-        """question id -> DQA's label and probabilities (None: none for this method)."""
-        if "query_analysis" not in self.backends:
-            return {q["id"]: self.analysis.get(q["id"]) for q in questions}
-        results = self.charged("query_analysis", lambda: stages.model_query_analysis(
-            self.backends["query_analysis"], questions), [q["id"] for q in questions], flops)
-        return {r["id"]: r for r in results}
-
-    def select(self, questions: list[dict], trees: dict, flops: dict) -> tuple[dict, dict]:
-        """question id -> doc id -> chosen titles; and for a student, question id
-        -> doc id -> each title's probability."""
-        if self.spec.method == "local_only":
-            return {}, {}
-        retrieval = self.spec.retrieval
-        if "global_selection" not in self.backends:
-            return {q["id"]: {d: self.selection[(q["id"], d)] for d in retrieval[q["id"]]} for q in questions}, {}
-        picked = self.charged("global_selection", lambda: stages.scored_selection(
-            self.backends["global_selection"], questions, retrieval, trees, self.threshold),
-            [q["id"] for q in questions for _ in retrieval[q["id"]]], flops)
-        chosen: dict[str, dict] = {q["id"]: {} for q in questions}
-        scores: dict[str, dict] = {q["id"]: {} for q in questions}
-        for result in picked:
-            chosen[result["id"]][result["doc_id"]] = result["selected"]
-            scores[result["id"]][result["doc_id"]] = result["scores"]
-        return chosen, scores
 
     def step(self, name: str, run, *args):
         """One step of refine(); its time and memory go to `step_costs` when the
@@ -206,9 +131,29 @@ class Refiner:
         """Whether this method can structure the document (its own student, or the teacher's tree)."""
         return self.spec.method == "full" or "doc_structuring" in self.backends or doc_id in self.trees
 
+    def query_analysis(self, q: dict) -> dict | None:
+        if "query_analysis" in self.backends:
+            return stages.model_query_analysis(self.backends["query_analysis"], [q])[0]
+        return self.analysis.get(q["id"])
+
+    def global_selection(self, q: dict, doc_ids: list[str], trees: dict) -> tuple[dict, dict]:
+        """doc id -> chosen titles, and (a student) doc id -> each title's probability."""
+        if self.spec.method == "local_only":
+            return {}, {}
+        if "global_selection" in self.backends:
+            picked = stages.scored_selection(self.backends["global_selection"], [q], self.spec.retrieval, trees,
+                                             self.threshold)
+            return {r["doc_id"]: r["selected"] for r in picked}, {r["doc_id"]: r["scores"] for r in picked}
+        return {d: self.selection[(q["id"], d)] for d in doc_ids}, {}
+
     def tree(self, doc_id: str) -> dict:
-        """A document's tree: its HDS student's (once structured), or the teacher's."""
-        return self.structured[doc_id] if "doc_structuring" in self.backends else self.trees[doc_id]
+        if "doc_structuring" not in self.backends:
+            return self.trees[doc_id]
+        if doc_id not in self.structured:  # a document is structured once, as LongRefiner caches it
+            self.structured[doc_id] = stages.model_trees(
+                self.backends["doc_structuring"], [self.spec.corpus[doc_id]],
+                self.spec.student.max_new_tokens["doc_structuring"])[0]
+        return self.structured[doc_id]
 
     def cost(self) -> dict:
         """Parameters and weights of the refiner's models, and their sizes on disk."""

@@ -242,10 +242,13 @@ def refine_variant(spec: RefinerSpec, eval_path, generator_dir, output_path) -> 
     the tokens of its retrieved and refined text. Nothing is timed here (see
     time_refinement), so this pass may share the machine."""
     refiner = Refiner(spec, load_tokenizer(generator_dir))
-    rows = refiner.refine_all(load_jsonl(eval_path))
-    for row in rows:
-        row.update(context_tokens=refiner.count_tokens(row["context"]),
-                   retrieved_tokens=refiner.count_tokens(refiner.retrieved_text(row["id"])))
+    rows = []
+    for q in load_jsonl(eval_path):
+        flops_before = refiner.flops()
+        row = refiner.refine(q)
+        row.update(refine_flops=refiner.flops() - flops_before, context_tokens=refiner.count_tokens(row["context"]),
+                   retrieved_tokens=refiner.count_tokens(refiner.retrieved_text(q["id"])))
+        rows.append(row)
     check_budget(rows, spec.budget)
     write_jsonl(output_path, rows)
 

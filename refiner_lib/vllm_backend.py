@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .distillation import softmax
 from .inference import Backend
+from .measure import forward_flops
 from .models import load_tokenizer, trusts_remote_code
 from .settings import BackendLimits
 
@@ -48,7 +49,7 @@ class VLLMBackend(Backend):
         self.stage: str | None = None
         self.batch_size, self.max_input_tokens = limits.batch_size, limits.max_input_tokens
         self.bytes_per_parameter = {"float32": 4, "bfloat16": 2, "float16": 2}[dtype]
-        self.flops, self.prompt_flops = 0, []
+        self.flops = 0
         self._parameters = self._count_parameters()
 
     def _count_parameters(self) -> dict[str | None, int]:
@@ -107,8 +108,8 @@ class VLLMBackend(Backend):
         for request, output in zip(requests, outputs):
             generated = output.outputs[0].token_ids
             tokens.append(len(request["prompt_token_ids"]) + len(generated))
+            self.flops += forward_flops(self.active_parameters(), tokens[-1])
             texts.append(self.tokenizer.decode(generated, skip_special_tokens=True).strip())
-        self.count_prompts(tokens)
         return texts, tokens
 
     def choice_probabilities(self, prompts: list[str], choices) -> list[dict[str, float]]:
@@ -134,7 +135,7 @@ class VLLMBackend(Backend):
             for choice in options:
                 token_log_probs = next(outputs).prompt_logprobs[len(ids):]
                 scores.append(sum(entry[token].logprob for token, entry in zip(choice, token_log_probs)))
-            self.count_prompts([len(ids) + sum(len(c) for c in options)])
+            self.flops += forward_flops(self.active_parameters(), len(ids) + sum(len(c) for c in options))
             results.append(dict(zip(names, softmax(scores, 1.0))))
         return results
 

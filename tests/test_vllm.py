@@ -1,6 +1,5 @@
 """The vLLM backend against the Hugging Face one: the same student adapters,
-the same greedy inputs, the same refinement and answers; and the batched
-quality pass against one question at a time."""
+the same greedy inputs, the same refinement and answers."""
 import json
 from pathlib import Path
 
@@ -8,8 +7,7 @@ import pytest
 
 from refiner_lib import bm25, stages, tasks, teacher, training
 from refiner_lib.jsonl import load_jsonl, write_json, write_jsonl
-from refiner_lib.models import load_tokenizer
-from refiner_lib.refiner import Refiner, RefinerSpec, StudentModels
+from refiner_lib.refiner import RefinerSpec, StudentModels
 from refiner_lib.settings import BackendSettings, GenerationSettings, TrainingOutputs, TrainingSettings
 from test_models_training import LORA, SCHEDULE
 
@@ -51,42 +49,15 @@ def refinement_inputs(tiny_model, synthetic_data, tmp_path_factory):
     return paths, adapters
 
 
-def student_spec(backend: BackendSettings, tiny_model, paths, adapters, batch_size: int = 4) -> RefinerSpec:
-    student = StudentModels(model_dir=str(tiny_model), adapters=adapters, backend=backend, batch_size=batch_size,
+def refine_with(backend: BackendSettings, tiny_model, paths, adapters, output):
+    student = StudentModels(model_dir=str(tiny_model), adapters=adapters, backend=backend, batch_size=4,
                             max_input_tokens=512, max_new_tokens={"doc_structuring": 16})
-    return RefinerSpec(method="lora", retrieval=tasks.retrieval_map(paths["retrieval"]),
+    spec = RefinerSpec(method="lora", retrieval=tasks.retrieval_map(paths["retrieval"]),
                        corpus=tasks.by_id(load_jsonl(paths["corpus"])),
                        teacher_labels={stage: paths[stage] for stage in STAGES}, budget=96, max_context_tokens=160,
                        student=student)
-
-
-def refine_with(backend: BackendSettings, tiny_model, paths, adapters, output):
-    tasks.refine_variant(student_spec(backend, tiny_model, paths, adapters), paths["eval"], tiny_model, output)
+    tasks.refine_variant(spec, paths["eval"], tiny_model, output)
     return [json.loads(line) for line in output.open()]
-
-
-def test_the_batched_quality_pass_equals_one_question_at_a_time(tiny_model, refinement_inputs):
-    """One prompt per forward pass: identical rows, FLOPs included. Four: the
-    same labels, selections and contexts, and scores equal up to float
-    rounding (padding changes the shapes the kernels see); the same FLOPs."""
-    paths, adapters = refinement_inputs
-    questions = load_jsonl(paths["eval"])
-    for batch_size in (1, 4):
-        refiner = Refiner(student_spec(BackendSettings(), tiny_model, paths, adapters, batch_size),
-                          load_tokenizer(tiny_model))
-        batched, alone = refiner.refine_all(questions), [refiner.refine(q) for q in questions]
-        assert [r["id"] for r in batched] == [q["id"] for q in questions]
-        assert all(r["refine_flops"] > 0 for r in batched)
-        if batch_size == 1:
-            assert batched == alone
-            continue
-        for ours, theirs in zip(batched, alone):
-            for key in ("context", "label", "selections", "refine_flops"):
-                assert ours[key] == theirs[key], key
-            for name, probability in ours["probabilities"].items():
-                assert theirs["probabilities"][name] == pytest.approx(probability, abs=1e-4)
-            for doc_id, scores in ours["selection_scores"].items():
-                assert theirs["selection_scores"][doc_id] == pytest.approx(scores, abs=1e-4)
 
 
 def test_refinement_and_answers_match_across_backends(tiny_model, refinement_inputs, tmp_path):

@@ -30,8 +30,7 @@ def tiny_config(model_path: Path) -> dict:
     config["data"]["split"] = {"num_train": 12, "num_eval": 6}
     config["training"]["validation"] = {"num_records": 4, "every_steps": 1}
     config["training"]["schedule"].update(max_steps=2, batch_size=2, max_seq_len=256)
-    # one prompt per forward pass, as the demo app refines a question alone (see generation below)
-    config["refinement"].update(budget_tokens=96, max_new_tokens={"doc_structuring": 16}, batch_size=1)
+    config["refinement"].update(budget_tokens=96, max_new_tokens={"doc_structuring": 16})
     # one prompt per generator call, as the demo app answers: its browser test compares the two
     config["generation"].update(max_new_tokens=4, max_context_tokens=160, batch_size=1)
     config["teacher"]["max_new_tokens"] = {"doc_structuring": 16, "global_selection": 8}
