@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
         from .live import LiveStudy
 
         live = LiveStudy(args.results, args.methods)
-        print(f"loaded {len(live.refiners)} methods and the generator in {time.perf_counter() - started:.1f} s"
+        print(f"loaded {len(live.refiners)} methods and the generator, and warmed them up on one eval question, "
+              f"in {time.perf_counter() - started:.1f} s"
               + "".join(f"\n  {m}: unavailable: {why}" for m, why in live.unavailable.items()), flush=True)
     app = build_app(args.results, live)
     # system fonts: the default theme's web fonts would be fetched from the internet

@@ -57,7 +57,7 @@ def refine_manifests(results: Path) -> dict[str, Path]:
 
 
 class LiveStudy:
-    def __init__(self, results: str | Path, methods: list[str] | None = None):
+    def __init__(self, results: str | Path, methods: list[str] | None = None, warmup: bool = True):
         self.results = Path(results)
         self.questions = by_id(load_jsonl(self.results / "data" / "eval.jsonl"))
         # one retrieval map for every refiner: a typed question's documents are added to it
@@ -80,6 +80,8 @@ class LiveStudy:
             else:
                 self._load(method, manifests[method])
         self.typed = 0
+        if warmup:  # the first call of a model pays lazy initialization: not the latency the app shows
+            self.ask(next(iter(self.questions.values())))
 
     def _generator(self):
         paths = sorted(p for p in (self.results / "answers").glob("*.settings.json") if "@" not in p.name)
