@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bm25, manifest, metrics
 from .errors import InputError
 from .jsonl import load_jsonl
-from .measure import CallCost, cost_of
 from .refiner import Refiner
 from .settings import BackendSettings, GenerationSettings, MethodSettings
 from .structure import node_titles
@@ -26,6 +26,53 @@ from .study import ordered
 from .tasks import answer_rows, by_id, generator_backend, refiner_spec, retrieval_map
 
 LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallCost:
+    """One call's wall time and the memory it took beyond what was held before it."""
+    seconds: float
+    peak_mb: float  # peak during the call minus the level at its start
+    kind: str  # cuda_max_allocated, or rss_sampled on the CPU
+
+
+def cost_of(run, *args):
+    """(run(*args), CallCost). On a GPU: torch's peak allocation during the call.
+    On the CPU, where the process' peak RSS only ever grows (so it cannot tell
+    one call in a long-lived process from another), the RSS is sampled every
+    2 ms on a thread for the length of the call."""
+    import threading
+
+    import psutil
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start_bytes, started = torch.cuda.memory_allocated(), time.perf_counter()
+        result = run(*args)
+        torch.cuda.synchronize()
+        return result, CallCost(time.perf_counter() - started,
+                                (torch.cuda.max_memory_allocated() - start_bytes) / 2**20, "cuda_max_allocated")
+    process, done, peak = psutil.Process(), threading.Event(), []
+    start_bytes = process.memory_info().rss
+
+    def sample():
+        highest = start_bytes
+        while not done.wait(0.002):
+            highest = max(highest, process.memory_info().rss)
+        peak.append(max(highest, process.memory_info().rss))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        result = run(*args)
+    finally:
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+    return result, CallCost(seconds, (peak[0] - start_bytes) / 2**20, "rss_sampled")
 
 
 @dataclass
@@ -139,12 +186,12 @@ class LiveStudy:
         reason = self._why_not(refiner, question)
         if reason:
             return MethodAnswer(method, unavailable=reason)
-        refiner.step_costs = {}
+        refiner.step_costs, refiner.measure_step = {}, cost_of
         try:
             refined, refine_cost = cost_of(refiner.refine, question)
             steps = refiner.step_costs
         finally:
-            refiner.step_costs = None
+            refiner.measure_step = None
         rows, generate_cost = cost_of(answer_rows, self.generator, self.generation, [refined],
                                       {question["id"]: question})
         result = MethodAnswer(method, refined=refined, step_costs=steps, refine_cost=refine_cost,

@@ -21,53 +21,6 @@ def peak_memory_mb() -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss"
 
 
-@dataclass(frozen=True)
-class CallCost:
-    """One call's wall time and the memory it took beyond what was held before it."""
-    seconds: float
-    peak_mb: float  # peak during the call minus the level at its start
-    kind: str  # cuda_max_allocated, or rss_sampled on the CPU
-
-
-def cost_of(run, *args):
-    """(run(*args), CallCost). On a GPU: torch's peak allocation during the call.
-    On the CPU, where the process' peak RSS only ever grows (so it cannot tell
-    one call in a long-lived process from another), the RSS is sampled every
-    2 ms on a thread for the length of the call."""
-    import threading
-
-    import psutil
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        start_bytes, started = torch.cuda.memory_allocated(), time.perf_counter()
-        result = run(*args)
-        torch.cuda.synchronize()
-        return result, CallCost(time.perf_counter() - started,
-                                (torch.cuda.max_memory_allocated() - start_bytes) / 2**20, "cuda_max_allocated")
-    process, done, peak = psutil.Process(), threading.Event(), []
-    start_bytes = process.memory_info().rss
-
-    def sample():
-        highest = start_bytes
-        while not done.wait(0.002):
-            highest = max(highest, process.memory_info().rss)
-        peak.append(max(highest, process.memory_info().rss))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.perf_counter()
-    try:
-        result = run(*args)
-    finally:
-        seconds = time.perf_counter() - started
-        done.set()
-        sampler.join()
-    return result, CallCost(seconds, (peak[0] - start_bytes) / 2**20, "rss_sampled")
-
-
 def tensor_parameters(tensor) -> int:
     """Weights a tensor stands for: a bitsandbytes 4-bit tensor packs two per byte
     and keeps its real shape in its quant_state."""

@@ -72,7 +72,9 @@ class Refiner:
         self.selection = {(r["id"], r["doc_id"]): r["selected"] for r in labels.get("global_selection", [])}
         self.structured: dict[str, dict] = {}  # documents a trained HDS student has structured
         self.threshold = spec.student.selection_threshold() if "global_selection" in self.backends else None
-        self.step_costs: dict | None = None  # step name -> measure.CallCost, when measured (see step)
+        # step name -> its cost, filled by `measure_step` when a caller sets it (the demo app: live.cost_of)
+        self.step_costs: dict = {}
+        self.measure_step = None
 
     def flops(self) -> int:
         return sum(b.flops for b in self.distinct_backends())
@@ -112,11 +114,11 @@ class Refiner:
         return row
 
     def step(self, name: str, run, *args):
-        """One step of refine(); its time and memory go to `step_costs` when the
-        caller asked for them (the demo app), by setting it to a dict."""
-        if self.step_costs is None:
+        """One step of refine(); measured into `step_costs` when the caller set
+        `measure_step` (a function returning (result, cost))."""
+        if self.measure_step is None:
             return run(*args)
-        result, self.step_costs[name] = measure.cost_of(run, *args)
+        result, self.step_costs[name] = self.measure_step(run, *args)
         return result
 
     def teacher_stages(self) -> list[str]:
