@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -188,8 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         from .live import LiveStudy
 
         live = LiveStudy(args.results, args.methods)
-        print(f"loaded {len(live.refiners)} methods and the generator, and warmed them up on one eval question, "
-              f"in {time.perf_counter() - started:.1f} s"
+        print(f"loaded {len(live.refiners)} methods and the generator in {time.perf_counter() - started:.1f} s"
               + "".join(f"\n  {m}: unavailable: {why}" for m, why in live.unavailable.items()), flush=True)
     app = build_app(args.results, live)
     # system fonts: the default theme's web fonts would be fetched from the internet
@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     app.launch(server_name=args.host, server_port=args.port, theme=theme, css=CSS, prevent_thread_lock=True,
                allowed_paths=[str(Path(args.results).resolve() / "plots")])
     print(f"ready after {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port}", flush=True)
+    if live is not None:  # a question asked meanwhile waits for it (LiveStudy.lock)
+        threading.Thread(target=live.warm_up, daemon=True, name="warm-up").start()
     app.block_thread()
 
 

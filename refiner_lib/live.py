@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,7 @@ def refine_manifests(results: Path) -> dict[str, Path]:
 
 
 class LiveStudy:
-    def __init__(self, results: str | Path, methods: list[str] | None = None, warmup: bool = True):
+    def __init__(self, results: str | Path, methods: list[str] | None = None):
         self.results = Path(results)
         self.questions = by_id(load_jsonl(self.results / "data" / "eval.jsonl"))
         # one retrieval map for every refiner: a typed question's documents are added to it
@@ -127,8 +128,13 @@ class LiveStudy:
             else:
                 self._load(method, manifests[method])
         self.typed = 0
-        if warmup:  # the first call of a model pays lazy initialization: not the latency the app shows
-            self.ask(next(iter(self.questions.values())))
+        self.lock = threading.Lock()  # one question at a time through the models: a step's memory is its own
+
+    def warm_up(self) -> None:
+        """One eval question through every method, untimed: a model's first
+        call pays lazy initialization, which is not the latency the app shows.
+        The app runs it on a thread once it serves the page."""
+        self.ask(next(iter(self.questions.values())))
 
     def _generator(self):
         paths = sorted(p for p in (self.results / "answers").glob("*.settings.json") if "@" not in p.name)
@@ -180,6 +186,10 @@ class LiveStudy:
         return [self.answer(method, question) for method in self.methods]
 
     def answer(self, method: str, question: dict) -> MethodAnswer:
+        with self.lock:
+            return self._answer(method, question)
+
+    def _answer(self, method: str, question: dict) -> MethodAnswer:
         if method in self.unavailable:
             return MethodAnswer(method, unavailable=self.unavailable[method])
         refiner = self.refiners[method]
