@@ -22,7 +22,6 @@ import warnings
 from pathlib import Path
 
 from . import study
-from .jsonl import load_jsonl
 
 CSS = """
 .cards {display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px;}
@@ -93,16 +92,6 @@ def card_html(answer, run_answer: dict | None = None) -> str:
     return "".join(parts)
 
 
-class RunAnswers:
-    """The answers the workflow wrote, per method, to show beside the live ones."""
-
-    def __init__(self, results: Path):
-        self.by_method = {p.stem: {r["id"]: r for r in load_jsonl(p)} for p in (results / "answers").glob("*.jsonl")}
-
-    def get(self, method: str, question_id: str) -> dict | None:
-        return self.by_method.get(method, {}).get(question_id)
-
-
 def build_app(results: str | Path, live=None):
     import gradio as gr
 
@@ -110,12 +99,13 @@ def build_app(results: str | Path, live=None):
     table = study.question_table(results)
     methods = study.ordered(table["method"].unique())
     questions = table.drop_duplicates("id")
-    run_answers = RunAnswers(results)
+    # the answers the workflow wrote, to show beside the live ones (already in the study's table)
+    run_answers = {(row.method, row.id): {"prediction": row.prediction} for row in table.itertuples()}
 
     def ask(question_id, typed, chosen):
         question = live.question(text=typed) if typed and typed.strip() else live.question(question_id or None)
         documents = live.documents(question)
-        cards = [card_html(live.answer(method, question), run_answers.get(method, question["id"]))
+        cards = [card_html(live.answer(method, question), run_answers.get((method, question["id"])))
                  for method in live.methods if method in (chosen or live.methods)]
         return question_html(question, documents), f'<div class="cards">{"".join(cards)}</div>'
 

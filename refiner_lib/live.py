@@ -42,8 +42,6 @@ def cost_of(run, *args):
     On the CPU, where the process' peak RSS only ever grows (so it cannot tell
     one call in a long-lived process from another), the RSS is sampled every
     2 ms on a thread for the length of the call."""
-    import threading
-
     import psutil
     import torch
 
@@ -216,8 +214,9 @@ class LiveStudy:
         return result
 
     def _why_not(self, refiner: Refiner, question: dict) -> str | None:
-        if question["id"] not in self.questions and refiner.teacher_stages():
-            stages = " and ".join(s.replace("_", " ") for s in refiner.teacher_stages())
+        needed = refiner.teacher_stages()
+        if question["id"] not in self.questions and needed:
+            stages = " and ".join(s.replace("_", " ") for s in needed)
             return (f"needs the teacher's {stages} labels, which exist for the run's own questions only "
                     "(the oracle teacher reads them from the data set's annotations)")
         absent = [d for d in self.documents(question) if not refiner.has_tree(d)]
