@@ -23,6 +23,8 @@ def setup(log_path: str | None, threads: int = 1, attempt: int = 1):
         stream = open(log_path, "w", buffering=1, encoding="utf-8")
         sys.stdout = sys.stderr = stream
         logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(OncePerMessage("bitsandbytes"))
         refuse_retry_of_bad_input(Path(log_path), int(attempt))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -32,6 +34,27 @@ def setup(log_path: str | None, threads: int = 1, attempt: int = 1):
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+
+
+class OncePerMessage(logging.Filter):
+    """Lets each distinct message of the `package` loggers through once (a
+    handler's filter: a logger's own would miss its children's records).
+    bitsandbytes logs its int8 matmul's dtype cast on every call: 52,000
+    identical lines (6 MB) in one refine job's log, which hid everything else."""
+
+    def __init__(self, package: str):
+        super().__init__()
+        self.package = package
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != self.package and not record.name.startswith(self.package + "."):
+            return True
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
 
 
 def jobs_import_from(folder: str | Path) -> None:

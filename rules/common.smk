@@ -50,6 +50,32 @@ wildcard_constraints:
     backend="|".join(BACKENDS),
 
 
+# Job order on a few cores: Snakemake starts the ready job of highest priority
+# first. Left to itself it ran a PTQ chain (train `lora`, quantize, refine) last,
+# and that refinement (bitsandbytes' LLM.int8 matmul is the slowest on a CPU)
+# then ran alone for 4 minutes beside an idle core. The long chains go first, so
+# that the short baseline jobs fill the cores beside them.
+def training_priority(wildcards):
+    """`lora`, which the PTQ variants quantize, trains before the others."""
+    feeds_ptq = any(trained_variant(config, v) == wildcards.variant for v in VARIANTS if ptq_settings(v))
+    return 40 if feeds_ptq else 30
+
+
+QUANTIZE_PRIORITY = 50
+
+
+def refine_priority(wildcards):
+    """Students before baselines (which refine in seconds), PTQ students first."""
+    method = base_method(wildcards.method)
+    if not runs_student(method):
+        return 0
+    return 25 if ptq_settings(method) else 20
+
+
+def generate_priority(wildcards):
+    return 10 if runs_student(wildcards.method) else 0
+
+
 def model_dir(role):
     return f"{RESULTS}/models/{config['roles'][role]}"
 

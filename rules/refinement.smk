@@ -34,6 +34,7 @@ rule refine:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
+    priority: refine_priority
     threads: 1
     script:
         "../workflow_scripts/refine.py"
@@ -93,6 +94,7 @@ rule generate:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
+    priority: generate_priority
     threads: 1
     script:
         "../workflow_scripts/generate.py"

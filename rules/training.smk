@@ -25,6 +25,7 @@ rule train_student:
     conda:
         "../envs/training.yaml"
     retries: MODEL_JOB_RETRIES
+    priority: training_priority
     # its throughput and peak memory are reported: it claims every core, as the latency pass does
     threads: whole_machine()
     script:
@@ -61,6 +62,8 @@ rule quantize_student:
     conda:
         "../envs/training.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: 2
+    priority: QUANTIZE_PRIORITY
+    # untimed: one core, so that it runs beside another job
+    threads: 1
     script:
         "../workflow_scripts/quantize_student.py"
