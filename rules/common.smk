@@ -54,7 +54,11 @@ wildcard_constraints:
 # first. Left to itself it ran a PTQ chain (train `lora`, quantize, refine) last,
 # and that refinement (bitsandbytes' LLM.int8 matmul is the slowest on a CPU)
 # then ran alone for 4 minutes beside an idle core. The long chains go first, so
-# that the short baseline jobs fill the cores beside them.
+# that the short baseline jobs fill the cores beside them. Data, retrieval and
+# teacher labels gate everything after them: they come first of all.
+UPSTREAM_PRIORITY = 60
+
+
 def training_priority(wildcards):
     """`lora`, which the PTQ variants quantize, trains before the others."""
     feeds_ptq = any(trained_variant(config, v) == wildcards.variant for v in VARIANTS if ptq_settings(v))

@@ -15,6 +15,7 @@ rule prepare_data:
         benchmark_path("prepare_data")
     conda:
         "../envs/data.yaml"
+    priority: UPSTREAM_PRIORITY
     script:
         "../workflow_scripts/prepare_data.py"
 
@@ -36,5 +37,6 @@ rule split_questions:
         benchmark_path("split_questions/{split}")
     conda:
         "../envs/data.yaml"
+    priority: UPSTREAM_PRIORITY
     script:
         "../workflow_scripts/split_questions.py"

@@ -16,5 +16,6 @@ rule materialize_model:
     conda:
         "../envs/models.yaml"
     threads: 2
+    priority: UPSTREAM_PRIORITY
     script:
         "../workflow_scripts/materialize_model.py"

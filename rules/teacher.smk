@@ -24,6 +24,7 @@ rule query_analysis:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
     threads: 2
+    priority: UPSTREAM_PRIORITY
     script:
         "../workflow_scripts/teacher_query_analysis.py"
 
@@ -52,6 +53,7 @@ rule doc_structuring:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
     threads: 2
+    priority: UPSTREAM_PRIORITY
     script:
         "../workflow_scripts/teacher_doc_structuring.py"
 
@@ -79,5 +81,6 @@ rule global_selection:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
     threads: 2
+    priority: UPSTREAM_PRIORITY
     script:
         "../workflow_scripts/teacher_global_selection.py"
