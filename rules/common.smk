@@ -53,19 +53,14 @@ wildcard_constraints:
 # Job order on a few cores: Snakemake starts the ready job of highest priority
 # first. Left to itself it ran a PTQ chain (train `lora`, quantize, refine) last,
 # and that refinement (bitsandbytes' LLM.int8 matmul is the slowest on a CPU)
-# then ran alone for 4 minutes beside an idle core. The long chains go first, so
-# that the short baseline jobs fill the cores beside them. Data, retrieval and
-# teacher labels gate everything after them: they come first of all.
+# ran alone for 4 minutes beside an idle core. Data, retrieval and teacher labels
+# gate everything: first of all. A training claims every core, and such a job
+# waits for as long as one-core jobs keep a core busy: so every training runs
+# before the one-core jobs start, then quantization, then the student
+# refinements (PTQ first), and the short baseline jobs fill the cores beside them.
 UPSTREAM_PRIORITY = 60
-
-
-def training_priority(wildcards):
-    """`lora`, which the PTQ variants quantize, trains before the others."""
-    feeds_ptq = any(trained_variant(config, v) == wildcards.variant for v in VARIANTS if ptq_settings(v))
-    return 40 if feeds_ptq else 30
-
-
-QUANTIZE_PRIORITY = 50
+TRAINING_PRIORITY = 50
+QUANTIZE_PRIORITY = 40
 
 
 def refine_priority(wildcards):
