@@ -59,8 +59,14 @@ wildcard_constraints:
 # before the one-core jobs start, then quantization, then the student
 # refinements (PTQ first), and the short baseline jobs fill the cores beside them.
 UPSTREAM_PRIORITY = 60
-TRAINING_PRIORITY = 50
 QUANTIZE_PRIORITY = 40
+
+
+def training_priority(wildcards):
+    """Snakemake's default (ILP) scheduler starts the set of jobs with the
+    largest *sum* of priorities: a training must outweigh one job of any other
+    rule on each core, or two quantizations (2 x 40) start before it."""
+    return 100 * whole_machine()
 
 
 def refine_priority(wildcards):

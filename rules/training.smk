@@ -25,7 +25,7 @@ rule train_student:
     conda:
         "../envs/training.yaml"
     retries: MODEL_JOB_RETRIES
-    priority: TRAINING_PRIORITY
+    priority: training_priority
     # its throughput and peak memory are reported: it claims every core, as the latency pass does
     threads: whole_machine()
     script:
