@@ -53,10 +53,10 @@ wildcard_constraints:
 # Job order on a few cores: Snakemake starts the ready job of highest priority
 # first. Left to itself it ran a PTQ chain (train `lora`, quantize, refine) last,
 # and that refinement (bitsandbytes' LLM.int8 matmul is the slowest on a CPU)
-# ran alone for 4 minutes beside an idle core. Data, retrieval and teacher labels
-# gate everything: first of all. A training claims every core, and such a job
-# waits for as long as one-core jobs keep a core busy: so every training runs
-# before the one-core jobs start, then quantization, then the student
+# ran alone for 4 minutes beside an idle core. A training claims every core, and
+# such a job waits for as long as one-core jobs keep a core busy: so every
+# training runs before the one-core jobs start. Data, retrieval and teacher
+# labels gate the rest and come next, then quantization, then the student
 # refinements (PTQ first), and the short baseline jobs fill the cores beside them.
 UPSTREAM_PRIORITY = 60
 QUANTIZE_PRIORITY = 40
