@@ -43,12 +43,11 @@ class OncePerMessage(logging.Filter):
     identical lines (6 MB) in one refine job's log, which hid everything else."""
 
     def __init__(self, package: str):
-        super().__init__()
-        self.package = package
+        super().__init__(package)  # logging.Filter(name) matches `package` and its child loggers
         self.seen: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name != self.package and not record.name.startswith(self.package + "."):
+        if not super().filter(record):
             return True
         message = record.getMessage()
         if message in self.seen:
