@@ -8,6 +8,7 @@ import torch
 
 from .inference import Backend
 from .measure import forward_flops, parameter_count, tensor_parameters
+from . import launch
 from .models import load_tokenizer
 from .precision import resolve as resolve_precision
 from .settings import Quantization
@@ -43,7 +44,7 @@ def load_causal_lm(model_dir: str | Path, quantization: Quantization | None = No
     options = {"dtype": resolve_precision(precision), **load_options(model_dir)}
     config = quantization_config(quantization, precision)
     if config is not None:
-        options.update(quantization_config=config, device_map="cpu" if not torch.cuda.is_available() else "auto")
+        options.update(quantization_config=config, device_map=launch.quantized_device_map())
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), **options)
     unpacked_4bit_on_cpu(model)
     return model

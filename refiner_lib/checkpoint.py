@@ -1,10 +1,10 @@
 """Training checkpoints that a killed job resumes from.
 
-Layout: `<dir>/step-000012/` (adapter weights as safetensors, optimizer and RNG
-state, progress JSON) and `<dir>/latest.json` naming the newest complete one.
-A step folder is renamed into place only once complete, and `latest.json` is
-replaced atomically after it, so a kill at any moment leaves the previous
-checkpoint usable. A checkpoint resumes a run only if its fingerprint (records,
+Layout: the Trainer's `<dir>/checkpoint-12/` (adapter weights as safetensors,
+optimizer, scheduler and RNG state, trainer state with the log so far) and
+`<dir>/latest.json` naming the newest complete one. `latest.json` is replaced
+atomically once the Trainer has written a checkpoint in full, and older ones
+are removed only after it, so a kill at any moment leaves a usable checkpoint. A checkpoint resumes a run only if its fingerprint (records,
 settings, base weights, training code) matches: after a config edit the job
 starts from step 0.
 """
@@ -16,11 +16,7 @@ import logging
 import shutil
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
-
 from .jsonl import read_json, write_json
-from .models import atomic_dir
 
 LOG = logging.getLogger(__name__)
 CODE = [Path(__file__).with_name("training.py"), Path(__file__)]
@@ -43,43 +39,33 @@ def fingerprint(base_dir, records, validation_records, settings: dict) -> str:
     return digest.hexdigest()
 
 
-def save(folder, fingerprint_value: str, model, optimizer, progress: dict) -> None:
-    from peft import get_peft_model_state_dict
-
+def mark_complete(folder, name: str, fingerprint_value: str) -> None:
+    """Name the checkpoint `name` (written in full) in latest.json, with the
+    fingerprint of the run that made it; then remove the older ones."""
     folder = Path(folder)
-    name = f"step-{progress['step']:06d}"
-    with atomic_dir(folder / name) as staging:
-        weights = {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(model).items()}
-        save_file(weights, staging / "adapter.safetensors")
-        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
-        save_file({"torch_rng": torch.get_rng_state()}, staging / "rng.safetensors")
-        write_json(staging / "progress.json", {**progress, "fingerprint": fingerprint_value})
-    write_json(folder / "latest.json", {"checkpoint": name})
-    for old in folder.glob("step-*"):
+    write_json(folder / "latest.json", {"checkpoint": name, "fingerprint": fingerprint_value})
+    for old in folder.glob("checkpoint-*"):
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
-    LOG.info("checkpoint saved at step %d", progress["step"])
+    LOG.info("checkpoint saved: %s", name)
 
 
-def restore(folder, fingerprint_value: str, model, optimizer) -> dict | None:
-    """The saved progress, with model, optimizer and RNG state restored; None
-    when there is no usable checkpoint."""
-    from peft import set_peft_model_state_dict
-
+def resumable(folder, fingerprint_value: str) -> Path | None:
+    """The checkpoint a run with this fingerprint resumes from, if any; a
+    checkpoint of other records or settings is removed."""
     latest = Path(folder) / "latest.json"
     if not latest.exists():
+        discard(folder)  # a checkpoint never named complete (killed while saving the first one)
         return None
-    saved = Path(folder) / read_json(latest)["checkpoint"]
-    progress = read_json(saved / "progress.json")
-    if progress.pop("fingerprint") != fingerprint_value:
+    named = read_json(latest)
+    saved = Path(folder) / named["checkpoint"]
+    if named.get("fingerprint") != fingerprint_value or not saved.is_dir():
         LOG.info("checkpoint %s was made with other records or settings: starting from step 0", saved)
         discard(folder)
         return None
-    set_peft_model_state_dict(model, load_file(saved / "adapter.safetensors"))
-    optimizer.load_state_dict(torch.load(saved / "optimizer.pt", weights_only=True))
-    torch.set_rng_state(load_file(saved / "rng.safetensors")["torch_rng"])
-    LOG.info("resuming from checkpoint %s (step %d)", saved, progress["step"])
-    return progress
+    step = int(read_json(saved / "trainer_state.json")["global_step"])
+    LOG.info("resuming from checkpoint %s (step %d)", saved, step)
+    return saved
 
 
 def discard(folder) -> None:

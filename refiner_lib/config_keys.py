@@ -25,6 +25,8 @@ Wildcards = Mapping[str, str]
 # Read by a job but changing none of its results, so kept out of params: an edit reruns nothing.
 NO_RESULT = {
     "training.checkpoint_every_steps": "train_student: how often it saves its state for a resume",
+    "training.log_every_steps": "train_student: how often it writes a progress line",
+    "training.report_to": "train_student: where else it reports its curves",
     "retries": "every model rule: how often a failed job is tried again",
     "data.split": "split_questions: the other part's size, only to check that both parts fit",
 }

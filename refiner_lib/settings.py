@@ -35,17 +35,34 @@ class Schedule:
     """The optimization every variant runs (config `training.schedule`)."""
 
     epochs: int  # passes over the training records (capped by max_steps)
-    max_steps: int  # 0: no cap
-    batch_size: int  # records per optimizer step
+    max_steps: int  # optimizer steps; 0: no cap
+    batch_size: int  # records per forward pass on each process (per device)
     learning_rate: float  # peak AdamW learning rate (linear warm-up, then linear decay)
     warmup_steps: int  # steps of linear warm-up
     weight_decay: float  # AdamW weight decay
     max_grad_norm: float  # gradient clipping norm
     max_seq_len: int  # a longer record is left out of training
+    gradient_accumulation_steps: int = 1  # forward passes summed into one optimizer step
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, about a third more time
+    processes: int = 1  # data-parallel processes (GPUs on one node; CPU processes with gloo)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "gradient_accumulation_steps", "processes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"training.schedule.{name}: must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def global_batch(self) -> int:
+        """Records per optimizer step, over every process."""
+        return self.batch_size * self.gradient_accumulation_steps * self.processes
+
+    def steps_per_epoch(self, records: int) -> int:
+        # as Trainer counts: each process' batches, then their groups of accumulation steps (the last may be short)
+        batches = -(-records // (self.batch_size * self.processes))
+        return -(-batches // self.gradient_accumulation_steps)
 
     def total_steps(self, records: int) -> int:
-        steps_per_epoch = -(-records // self.batch_size)
-        every_epoch = steps_per_epoch * self.epochs
+        every_epoch = self.steps_per_epoch(records) * self.epochs
         return min(self.max_steps, every_epoch) if self.max_steps else every_epoch
 
 
@@ -139,6 +156,19 @@ class TrainingOutputs:
     metrics_path: Path | None = None  # throughput, memory and FLOPs (JSON)
     checkpoint_dir: Path | None = None  # resumable state; None: no checkpoints
     checkpoint_every: int = 0  # steps between checkpoints; 0: none
+    tensorboard_dir: Path | None = None  # TensorBoard event files; None: none
+    log_every: int = 10  # a progress line in the log every this many steps
+    report_to: tuple[str, ...] = ()  # further Trainer integrations, e.g. ("wandb",)
+
+    def as_dict(self) -> dict:
+        return {name: str(value) if isinstance(value, Path) else value
+                for name, value in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainingOutputs":
+        paths = {"adapter_dir", "loss_csv", "metrics_path", "checkpoint_dir", "tensorboard_dir"}
+        return cls(**{name: Path(value) if name in paths and value is not None else value
+                      for name, value in values.items()})
 
 
 @dataclass(frozen=True)

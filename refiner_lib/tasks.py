@@ -105,13 +105,22 @@ def teacher_global_selection(settings: TeacherSettings, inputs: Mapping, outputs
     write_jsonl(outputs["labels"], labels)
 
 
-def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings, stage: str) -> None:
+def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings, stage: str, threads: int = 1) -> None:
     """inputs: `model` (the base folder), `records` (Alpaca JSON) and, when
     distilling or for a global-selection student, `labels` (the teacher's rows,
     one per record). Distillation reads the teacher's scores from them; a
     global-selection student also gets its selection threshold, chosen on the
-    held-out records (the teacher's titles and selections)."""
-    from . import training  # torch: imported by the model steps only, so light steps start fast
+    held-out records (the teacher's titles and selections). With
+    `schedule.processes` > 1 it runs in that many data-parallel processes
+    (launch.py), which share `threads`."""
+    from . import launch, training  # torch: imported by the model steps only, so light steps start fast
+
+    processes = settings.schedule.processes
+    if processes > 1 and launch.world_size() == 1:
+        job = {"inputs": {k: str(v) for k, v in inputs.items() if v}, "outputs": outputs.as_dict(),
+               "settings": settings.as_dict(), "stage": stage}
+        launch.run_processes(job, Path(outputs.adapter_dir).parent / "train_job.json", processes, threads)
+        return
 
     records_path, labels_path = inputs["records"], inputs.get("labels") or None
     records = training_records(records_path)
@@ -123,7 +132,7 @@ def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings,
         attach_selections(records, labels, labels_path)
     train_records, held_out = data.split_validation(records, settings.validation.num_records, settings.seed)
     training.train_adapter(inputs["model"], train_records, settings, outputs, held_out)
-    if stage == "global_selection":
+    if stage == "global_selection" and launch.is_main_process():
         from .backend import HFBackend
 
         backend = HFBackend(inputs["model"], adapters={"global_selection": str(outputs.adapter_dir)},

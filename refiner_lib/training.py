@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
+import logging
 import random
+import tempfile
 import time
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
+from transformers import PrinterCallback, Trainer, TrainerCallback
 
-from . import checkpoint, distillation
+from . import checkpoint, distillation, launch
 from .backend import linear4bit_modules, load_causal_lm
 from .precision import resolve as resolve_precision
 from .flops import counter as flop_counter
@@ -24,7 +26,8 @@ from .models import atomic_dir, load_tokenizer
 from .prompts import record_messages
 from .settings import LoraSettings, Objective, Quantization, TrainingOutputs, TrainingSettings
 
-LOSS_COLUMNS = ["step", "epoch", "loss", "validation_loss", "learning_rate", "tokens", "seconds"]
+LOG = logging.getLogger(__name__)
+LOSS_COLUMNS = ["step", "epoch", "loss", "validation_loss", "learning_rate", "grad_norm", "tokens", "seconds"]
 # A record longer than max_seq_len is cut, never in a way that hides what it asks:
 ANSWER_SHARE = 0.5  # an answer keeps at most this share of the sequence (a document tree can be long)
 PROMPT_TAIL_TOKENS = 64  # the prompt's end (the question and the assistant header) is always kept
@@ -59,12 +62,17 @@ def collate(batch: list[tuple], pad_id: int) -> dict:
 
 
 def prepare_model(base_dir: str | Path, lora: LoraSettings, quantization: Quantization | None,
-                  precision: str | None = None):
+                  precision: str | None = None, gradient_checkpointing: bool = False):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     model = load_causal_lm(base_dir, quantization, precision)
+    # non-reentrant checkpointing: gradients reach LoRA weights without the inputs requiring grad
+    checkpointing = {"use_reentrant": False}
     if quantization:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
+                                                gradient_checkpointing_kwargs=checkpointing)
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
     config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                         target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
     return get_peft_model(model, config)
@@ -169,73 +177,50 @@ def encode_all(tokenizer, records: list[dict], max_length: int) -> list:
     return encoded
 
 
-@dataclass
-class Progress:
-    """The training loop's state, saved in every checkpoint."""
-
-    step: int = 0
-    order: list = field(default_factory=list)  # record indices left in this epoch's shuffled order
-    rows: list = field(default_factory=list)  # one loss row per step
-    samples: int = 0  # records trained on so far
-    seconds: float = 0.0  # time in training steps (validation and checkpoints left out)
-    flops_per_token: float = 0.0  # counted on the first step
-
-
 def train_adapter(base_dir: str | Path, records: list[dict], settings: TrainingSettings, outputs: TrainingOutputs,
                   validation_records: list[dict] | None = None) -> dict:
-    """Train, then write the adapter folder, the per-step loss CSV and the
-    training metrics JSON, each atomically. With a checkpoint folder, the state is
-    saved every `outputs.checkpoint_every` steps and a killed run resumes from it
-    (only when the records, settings and base model are the same)."""
+    """Train with transformers' Trainer, then write the adapter folder, the
+    per-step loss CSV and the training metrics JSON, each atomically (on the
+    main process of a data-parallel run). With a checkpoint folder, the
+    Trainer's state is saved every `outputs.checkpoint_every` steps and a killed
+    run resumes from it, only when the records, settings and base model are the
+    same (checkpoint.py)."""
     if not records:
         raise InputError("training: no records to train on")
     schedule = settings.schedule
     random.seed(settings.seed)
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.seed)  # LoRA's initial weights
     tokenizer = load_tokenizer(base_dir)
     encoded = encode_all(tokenizer, records, schedule.max_seq_len)
     if not encoded:
         raise InputError(f"training: every record is longer than max_seq_len={schedule.max_seq_len}")
     validation = encode_all(tokenizer, validation_records or [], schedule.max_seq_len)
-    validation_batches = [collate(validation[i:i + schedule.batch_size], tokenizer.pad_token_id)
-                          for i in range(0, len(validation), schedule.batch_size)]
-    model = prepare_model(base_dir, settings.lora, settings.quantization, settings.precision)
-    model.train()
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=schedule.learning_rate, weight_decay=schedule.weight_decay)
-    steps_per_epoch = math.ceil(len(encoded) / schedule.batch_size)
-    total = schedule.total_steps(len(encoded))
+    student = prepare_model(base_dir, settings.lora, settings.quantization, settings.precision,
+                            schedule.gradient_checkpointing)
     # the dtype `auto` resolves to on this machine decides the weights, so it is part of the identity
     identity = {**settings.as_dict(), "precision": str(resolve_precision(settings.precision))}
     fingerprint = checkpoint.fingerprint(base_dir, records, validation_records, identity)
-    progress = Progress()
-    if outputs.checkpoint_dir:
-        progress = Progress(**(checkpoint.restore(outputs.checkpoint_dir, fingerprint, model, optimizer) or {}))
-    while progress.step < total:
-        if not progress.order:
-            progress.order = list(range(len(encoded)))
-            random.Random(settings.seed + progress.step).shuffle(progress.order)
-        batch_ids = progress.order[: schedule.batch_size]
-        progress.order = progress.order[schedule.batch_size:]
-        batch = collate([encoded[i] for i in batch_ids], tokenizer.pad_token_id)
-        rate = learning_rate_at(progress.step, total, schedule.learning_rate, min(schedule.warmup_steps, total))
-        loss = optimizer_step(model, optimizer, batch, rate, settings, progress)
-        progress.samples += len(batch_ids)
-        progress.step += 1
-        row = {"step": progress.step, "epoch": round(progress.step / steps_per_epoch, 4),
-               "loss": round(loss.item(), 6), "learning_rate": rate, "tokens": int(batch["attention_mask"].sum()),
-               "seconds": round(progress.seconds, 3), "validation_loss": ""}
-        if validation_batches and (progress.step % settings.validation.every_steps == 0 or progress.step == total):
-            row["validation_loss"] = round(validation_loss(model, validation_batches), 6)
-        progress.rows.append(row)
-        if outputs.checkpoint_dir and outputs.checkpoint_every and progress.step % outputs.checkpoint_every == 0 \
-                and progress.step < total:
-            checkpoint.save(outputs.checkpoint_dir, fingerprint, model, optimizer, dataclasses.asdict(progress))
+    resume = checkpoint.resumable(outputs.checkpoint_dir, fingerprint) if outputs.checkpoint_dir else None
+    with contextlib.ExitStack() as stack:
+        work_dir = outputs.checkpoint_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="trainer-"))
+        trainer = StudentTrainer(
+            model=StudentObjective(student, settings.objective),
+            args=trainer_arguments(settings, outputs, work_dir, schedule.total_steps(len(encoded)),
+                                   validating=bool(validation)),
+            train_dataset=encoded, eval_dataset=validation or None,
+            data_collator=partial(collate, pad_id=tokenizer.pad_token_id), callbacks=trainer_callbacks(outputs, fingerprint),
+        )
+        trainer.remove_callback(PrinterCallback)  # LiveProgress writes the log's progress lines
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        trainer.accelerator.wait_for_everyone()
+    if not trainer.is_world_process_zero():
+        return {}
+    rows = loss_rows(trainer.state.log_history)
     with atomic_dir(outputs.adapter_dir) as staging:
-        model.save_pretrained(staging, safe_serialization=True)
-    write_csv(outputs.loss_csv, progress.rows, LOSS_COLUMNS)
-    metrics = training_metrics(model, progress, steps_per_epoch, {"train": len(encoded), "validation": len(validation)},
-                               settings)
+        student.save_pretrained(staging, safe_serialization=True)
+    write_csv(outputs.loss_csv, rows, LOSS_COLUMNS)
+    metrics = training_metrics(student, rows, schedule.steps_per_epoch(len(encoded)),
+                               {"train": len(encoded), "validation": len(validation)}, settings)
     if outputs.metrics_path:
         write_json(outputs.metrics_path, metrics)
     if outputs.checkpoint_dir:
@@ -243,45 +228,219 @@ def train_adapter(base_dir: str | Path, records: list[dict], settings: TrainingS
     return metrics
 
 
-def optimizer_step(model, optimizer, batch: dict, rate: float, settings: TrainingSettings,
-                   progress: Progress) -> torch.Tensor:
-    """One step at learning rate `rate`; its time (and on the first step, its
-    FLOPs per token) go into `progress`."""
-    for group in optimizer.param_groups:
-        group["lr"] = rate
-    started = time.perf_counter()
-    # the counter's dispatch overhead is large on a CPU: count the first step only
-    counter = flop_counter() if progress.step == 0 else contextlib.nullcontext()
-    with counter:
-        loss = training_loss(model, batch, settings.objective)
-        loss.backward()
-    if progress.step == 0:
-        progress.flops_per_token = counter.get_total_flops() / int(batch["attention_mask"].sum())
-    # the optimizer holds exactly the trainable parameters: no walk over the whole model each step
-    trainable = [p for group in optimizer.param_groups for p in group["params"]]
-    torch.nn.utils.clip_grad_norm_(trainable, settings.schedule.max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    progress.seconds += time.perf_counter() - started
-    return loss
+class StudentObjective(torch.nn.Module):
+    """The student's training loss as a module's forward pass: Trainer (and
+    DistributedDataParallel around it, whose gradient all-reduce is armed by
+    its own forward) calls it, and the loss computes the output layer on the
+    answer positions only and adds the distillation term (training_loss)."""
+
+    def __init__(self, student, objective: Objective | None):
+        super().__init__()
+        self.student = student
+        self.objective = objective
+
+    def forward(self, **batch) -> torch.Tensor:
+        return training_loss(self.student, batch, self.objective)
 
 
-def training_metrics(model, progress: Progress, steps_per_epoch: int, record_counts: dict,
+def trainer_arguments(settings: TrainingSettings, outputs: TrainingOutputs, work_dir, total: int, validating: bool):
+    from transformers import TrainingArguments
+
+    schedule = settings.schedule
+    checkpoints = bool(outputs.checkpoint_dir and outputs.checkpoint_every)
+    return TrainingArguments(
+        output_dir=str(work_dir), max_steps=total, per_device_train_batch_size=schedule.batch_size,
+        gradient_accumulation_steps=schedule.gradient_accumulation_steps,
+        learning_rate=schedule.learning_rate, weight_decay=schedule.weight_decay,
+        max_grad_norm=schedule.max_grad_norm, warmup_steps=schedule.warmup_steps, seed=settings.seed, data_seed=settings.seed,
+        # the base already loads in the run's precision (precision.py): no autocast on top of it
+        bf16=False, fp16=False,
+        eval_strategy="steps" if validating else "no", eval_steps=settings.validation.every_steps,
+        per_device_eval_batch_size=schedule.batch_size,
+        save_strategy="steps" if checkpoints else "no", save_steps=max(1, outputs.checkpoint_every),
+        logging_strategy="steps", logging_steps=1, include_num_input_tokens_seen="non_padding",
+        report_to=list(outputs.report_to), disable_tqdm=True, remove_unused_columns=False,
+        dataloader_pin_memory=False, ddp_backend=launch.ddp_backend(), use_cpu=launch.cpu_processes(),
+        ddp_find_unused_parameters=False,
+    )
+
+
+def trainer_callbacks(outputs: TrainingOutputs, fingerprint: str) -> list:
+    callbacks = [LiveProgress(outputs.log_every), CheckpointBookkeeping(fingerprint)]
+    if outputs.tensorboard_dir:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        callbacks.append(TensorBoardCallback(SummaryWriter(log_dir=str(outputs.tensorboard_dir))))
+    return callbacks
+
+
+class StudentTrainer(Trainer):
+    """Trainer with the project's loss, validation, schedule and adapter-only
+    checkpoints."""
+
+    # each forward pass' loss is its own mean over answer tokens: Trainer divides it by the accumulation steps
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flops_per_token = None
+
+    @property
+    def student(self):
+        return self.accelerator.unwrap_model(self.model).student
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = model(**inputs)
+        return (loss, None) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if self.state.global_step > 0 or self.flops_per_token is not None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        # the counter's dispatch overhead is large on a CPU: count the first forward and backward only
+        counter = flop_counter()
+        with counter:
+            loss = super().training_step(model, inputs, num_items_in_batch)
+        self.flops_per_token = counter.get_total_flops() / int(inputs["attention_mask"].sum())
+        return loss
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        """The mean answer loss over the held-out records, computed so that the
+        model can go on training (validation_loss)."""
+        records, size = eval_dataset or self.eval_dataset, self.args.per_device_eval_batch_size
+        batches = [self.data_collator(records[i:i + size]) for i in range(0, len(records), size)]
+        metrics = {f"{metric_key_prefix}_loss": validation_loss(self.student, batches)}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """The project's schedule: linear warm-up from peak/warmup (the first
+        step learns), then linear decay to zero at the last step."""
+        if self.lr_scheduler is None:
+            peak, warmup = self.args.learning_rate, min(self.args.warmup_steps or 0, num_training_steps)
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer or self.optimizer,
+                lambda step: learning_rate_at(step, num_training_steps, peak, warmup) / peak)
+        return self.lr_scheduler
+
+    def log(self, logs: dict, start_time: float | None = None) -> None:
+        if "loss" in logs:  # a training step's row: the rate it ran at and its own wall time
+            step = self.state.global_step - 1
+            logs["learning_rate"] = learning_rate_at(step, self.state.max_steps, self.args.learning_rate,
+                                                     min(self.args.warmup_steps or 0, self.state.max_steps))
+            logs["step_seconds"] = round(self.step_seconds, 4)
+            if self.flops_per_token is not None and step == 0:
+                logs["flops_per_token"] = self.flops_per_token
+        super().log(logs, start_time)
+
+    @property
+    def step_seconds(self) -> float:
+        return next(c.last_step_seconds for c in self.callback_handler.callbacks if isinstance(c, LiveProgress))
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """A checkpoint holds the adapter only, never the frozen base."""
+        if self.args.should_save:
+            self.student.save_pretrained(output_dir, safe_serialization=True)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        weights = load_file(Path(resume_from_checkpoint) / "adapter_model.safetensors")
+        set_peft_model_state_dict(self.student, weights)
+
+
+class LiveProgress(TrainerCallback):
+    """Times each optimizer step (validation and checkpoints left out) and
+    writes a progress line to the job's log every `every` steps and at the last."""
+
+    def __init__(self, every: int):
+        self.every = max(1, every)
+        self.started = 0.0
+        self.last_step_seconds = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.last_step_seconds = time.perf_counter() - self.started
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        step = state.global_step
+        if not state.is_world_process_zero or "loss" not in (logs or {}) or \
+                (step % self.every and step != state.max_steps):
+            return
+        rows = loss_rows(state.log_history)
+        seconds = rows[-1]["seconds"]
+        tokens = sum(row["tokens"] for row in rows)
+        per_step = seconds / len(rows)
+        LOG.info("step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.0f tokens/s  ETA %s", step, state.max_steps,
+                 state.epoch or 0.0, logs["loss"], logs["learning_rate"], tokens / max(seconds, 1e-9),
+                 _duration(per_step * (state.max_steps - step)))
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m{seconds:02d}s" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
+
+
+class CheckpointBookkeeping(TrainerCallback):
+    """After the Trainer has written a checkpoint in full, names it in
+    latest.json with the run's fingerprint and removes the older ones, so a
+    kill at any moment leaves one usable checkpoint; no checkpoint at the last
+    step (the adapter is written then)."""
+
+    def __init__(self, fingerprint: str):
+        self.fingerprint = fingerprint
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_save = False
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            checkpoint.mark_complete(args.output_dir, f"checkpoint-{state.global_step}", self.fingerprint)
+
+
+def loss_rows(log_history: list[dict]) -> list[dict]:
+    """One row per optimizer step from the Trainer's log (which checkpoints
+    keep, so a resumed run's rows are whole): its loss, validation loss,
+    learning rate, gradient norm, tokens, and training seconds so far."""
+    validation = {entry["step"]: entry["eval_loss"] for entry in log_history if "eval_loss" in entry}
+    rows, seconds, tokens_seen = [], 0.0, 0
+    for entry in (e for e in log_history if "loss" in e):
+        seconds += entry["step_seconds"]
+        rows.append({"step": entry["step"], "epoch": round(entry["epoch"], 4), "loss": round(entry["loss"], 6),
+                     "validation_loss": round(validation[entry["step"]], 6) if entry["step"] in validation else "",
+                     "learning_rate": entry["learning_rate"], "grad_norm": round(float(entry["grad_norm"]), 6),
+                     "tokens": int(entry["num_input_tokens_seen"]) - tokens_seen, "seconds": round(seconds, 3),
+                     "flops_per_token": entry.get("flops_per_token")})
+        tokens_seen = int(entry["num_input_tokens_seen"])
+    return rows
+
+
+def training_metrics(model, rows: list[dict], steps_per_epoch: int, record_counts: dict,
                      settings: TrainingSettings) -> dict:
     """Throughput, memory, FLOPs and losses of a finished run; record_counts:
     the records trained on and held out ({train, validation})."""
-    rows, seconds, flops_per_token = progress.rows, progress.seconds, progress.flops_per_token
+    seconds = rows[-1]["seconds"]
+    flops_per_token = rows[0]["flops_per_token"] or 0.0
     tokens = sum(r["tokens"] for r in rows)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     # num_parameters unpacks 4-bit tensors (two weights per byte); the LoRA weights are not the base's
     base_parameters = model.get_base_model().num_parameters() - trainable
     memory, memory_kind = peak_memory_mb()
     epochs = len(rows) / steps_per_epoch
+    # every epoch sees each record once; the last, partial epoch a global batch per step
+    full, partial_steps = divmod(len(rows), steps_per_epoch)
+    samples = record_counts["train"] * full + min(record_counts["train"], partial_steps * settings.schedule.global_batch)
     return {
         "steps": len(rows), "epochs": round(epochs, 4), "train_records": record_counts["train"],
         "validation_records": record_counts["validation"], "seconds": round(seconds, 3),
-        "seconds_per_epoch": round(seconds / epochs, 3), "samples_per_second": round(progress.samples / seconds, 4),
+        "seconds_per_epoch": round(seconds / epochs, 3), "samples_per_second": round(samples / seconds, 4),
         "tokens_per_second": round(tokens / seconds, 2), "tokens": tokens,
+        "global_batch": settings.schedule.global_batch, "processes": settings.schedule.processes,
         "peak_memory_mb": round(memory, 1), "peak_memory_kind": memory_kind,
         # flop_counter on the first step, per token, times every step's tokens
         "flops_measured": int(flops_per_token * tokens), "flops_measured_per_token": round(flops_per_token, 1),

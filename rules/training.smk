@@ -12,11 +12,14 @@ rule train_student:
         adapter=directory(adapter_dir("{stage}", "{variant}")),
         loss=f"{RESULTS}/students/{{stage}}/{{variant}}/loss.csv",
         metrics=f"{RESULTS}/students/{{stage}}/{{variant}}/metrics.json",
+        # `tensorboard --logdir results/students` shows every run's curves
+        tensorboard=directory(f"{RESULTS}/students/{{stage}}/{{variant}}/tensorboard"),
     params:
         code=library_code("train_student"),
         settings=declared_params("train_student", training_settings),
     resources:
-        gpu=1,
+        # one GPU per data-parallel process
+        gpu=config["training"]["schedule"].get("processes", 1),
         attempt=attempt_number,
     log:
         log_path("train_student/{stage}/{variant}"),
