@@ -126,6 +126,22 @@ def resolved_training(config: dict, stage: str, variant: str) -> dict:
             "quantization": settings["quantization"], "ptq": settings.get("ptq")}
 
 
+def objective(config: dict, stage: str) -> dict:
+    """sft, or kd with its temperature and weight: the training settings a stage's objective decides."""
+    if config["training"]["objective"][stage] == "kd":
+        return {"kind": "kd", **config["training"]["distillation"]}
+    return {"kind": "sft"}
+
+
+def student_training(config: dict, stage: str, variant: str) -> dict:
+    """A (stage, variant) student's settings.TrainingSettings as plain values:
+    what train_student runs with, and what the training benchmark times."""
+    training = config["training"]
+    return {"lora": training["lora"], "schedule": training["schedule"], "validation": training["validation"],
+            "quantization": training["variants"][variant]["quantization"],
+            "objective": objective(config, stage), "seed": config["seed"], "precision": config["precision"]}
+
+
 def trained_variant(config: dict, variant: str) -> str:
     """The variant whose adapter `variant` uses: the first one in the config with
     the same training-time quantization. A PTQ variant thus quantizes exactly the

@@ -203,14 +203,8 @@ def train_adapter(base_dir: str | Path, records: list[dict], settings: TrainingS
     resume = checkpoint.resumable(outputs.checkpoint_dir, fingerprint) if outputs.checkpoint_dir else None
     with contextlib.ExitStack() as stack:
         work_dir = outputs.checkpoint_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="trainer-"))
-        trainer = StudentTrainer(
-            model=StudentObjective(student, settings.objective),
-            args=trainer_arguments(settings, outputs, work_dir, schedule.total_steps(len(encoded)),
-                                   validating=bool(validation)),
-            train_dataset=encoded, eval_dataset=validation or None,
-            data_collator=partial(collate, pad_id=tokenizer.pad_token_id), callbacks=trainer_callbacks(outputs, fingerprint),
-        )
-        trainer.remove_callback(PrinterCallback)  # LiveProgress writes the log's progress lines
+        trainer = build_trainer(student, settings, outputs, work_dir, (encoded, validation), tokenizer.pad_token_id,
+                                trainer_callbacks(outputs, fingerprint))
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         trainer.accelerator.wait_for_everyone()
     if not trainer.is_world_process_zero():
@@ -243,6 +237,22 @@ class StudentObjective(torch.nn.Module):
         return training_loss(self.student, batch, self.objective)
 
 
+def build_trainer(student, settings: TrainingSettings, outputs: TrainingOutputs, work_dir, datasets: tuple,
+                  pad_id: int, callbacks: list) -> "StudentTrainer":
+    """The Trainer of one student: `datasets` are the encoded training and
+    validation records; `callbacks` include a LiveProgress (it times the steps)."""
+    encoded, validation = datasets
+    trainer = StudentTrainer(
+        model=StudentObjective(student, settings.objective),
+        args=trainer_arguments(settings, outputs, work_dir, settings.schedule.total_steps(len(encoded)),
+                               validating=bool(validation)),
+        train_dataset=encoded, eval_dataset=validation or None, data_collator=partial(collate, pad_id=pad_id),
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # LiveProgress writes the log's progress lines
+    return trainer
+
+
 def trainer_arguments(settings: TrainingSettings, outputs: TrainingOutputs, work_dir, total: int, validating: bool):
     from transformers import TrainingArguments
 
@@ -267,7 +277,7 @@ def trainer_arguments(settings: TrainingSettings, outputs: TrainingOutputs, work
 
 def trainer_callbacks(outputs: TrainingOutputs, fingerprint: str) -> list:
     callbacks = [LiveProgress(outputs.log_every), CheckpointBookkeeping(fingerprint)]
-    if outputs.tensorboard_dir:
+    if outputs.tensorboard_dir and launch.is_main_process():  # the writer makes its file at once
         from torch.utils.tensorboard import SummaryWriter
         from transformers.integrations import TensorBoardCallback
 

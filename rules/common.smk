@@ -2,7 +2,7 @@
 import re
 
 from refiner_lib import config_keys, prompts
-from refiner_lib.config import BASELINES, trained_variant
+from refiner_lib.config import BASELINES, objective, student_training, trained_variant
 from refiner_lib.config_keys import base_method, method_backend, refined_by_stages, runs_student
 from refiner_lib.models import source_state
 from refiner_lib.provenance import script_code_hash
@@ -144,13 +144,6 @@ def training_metrics():
             for stage in TRAINED_STAGES for variant in VARIANTS if not ptq_settings(variant)]
 
 
-def objective(settings, stage):
-    """sft, or kd with its temperature and weight: the training settings a stage's objective decides."""
-    if settings["training"]["objective"][stage] == "kd":
-        return {"kind": "kd", **settings["training"]["distillation"]}
-    return {"kind": "sft"}
-
-
 def data_files():
     """The question and corpus files a real data set is read from (none for synthetic data)."""
     kind = config["data"]["kind"]
@@ -201,11 +194,7 @@ def teacher_settings(settings, wildcards):
 
 def training_settings(settings, wildcards):
     """refiner_lib.settings.TrainingSettings: shared by every variant but `quantization`."""
-    training = settings["training"]
-    return {"lora": training["lora"], "schedule": training["schedule"], "validation": training["validation"],
-            "quantization": training["variants"][wildcards.variant]["quantization"],
-            "objective": objective(settings, wildcards.stage), "seed": settings["seed"],
-            "precision": settings["precision"]}
+    return student_training(settings, wildcards.stage, wildcards.variant)
 
 
 def refine_params(settings, wildcards):
