@@ -37,6 +37,10 @@ SHAPES = {  # the published configs' sizes (Qwen2.5 model cards)
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
                  num_key_value_heads=2, vocab_size=1000, tie_word_embeddings=True),
 }
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def reset_peak() -> None:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -232,6 +232,9 @@ class StudentObjective(torch.nn.Module):
         super().__init__()
         self.student = student
         self.objective = objective
+        placed = getattr(student.get_base_model(), "hf_device_map", None)
+        if placed is not None:  # a quantized base where from_pretrained put it: Trainer then leaves it there
+            self.hf_device_map = placed
 
     def forward(self, **batch) -> torch.Tensor:
         return training_loss(self.student, batch, self.objective)
