@@ -66,6 +66,19 @@ def run_processes(job: dict, job_file, processes: int, threads: int) -> None:
     write_json(job_file, job)
     try:
         subprocess.run(command(processes, job_file), env=process_environment(processes, threads), check=True,
-                       stdout=sys.stdout, stderr=subprocess.STDOUT)
+                       stdout=sys.stdout, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     finally:
         os.unlink(job_file)
+
+
+def die_with_parent() -> None:
+    """Linux: torchrun gets SIGKILL when the job's process dies (a killed or
+    cancelled job leaves no training behind to write beside its retry); its
+    workers then lose their rendezvous and stop."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except OSError:  # not glibc Linux: nothing to arm
+        pass

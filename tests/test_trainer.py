@@ -133,3 +133,34 @@ def no_world(monkeypatch):
     """These tests start as one process whatever the environment says."""
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
+
+
+def test_a_killed_job_takes_its_launched_processes_with_it(tmp_path):
+    """torchrun starts with launch.die_with_parent: SIGKILL the job's process
+    and its child goes too (a retry never trains beside a leftover)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys\n"
+         "from refiner_lib import launch\n"
+         "child = subprocess.Popen(['sleep', '120'], preexec_fn=launch.die_with_parent)\n"
+         "print(child.pid, flush=True)\n"
+         "child.wait()\n"], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and running(child):
+        time.sleep(0.05)
+    assert not running(child), "the launched process outlived the killed job"
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie awaiting its reaper."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
