@@ -76,6 +76,8 @@ def other_value(node: dict, value):
         return up if up <= node.get("maximum", float("inf")) else round(value - 0.1, 6)
     if "array" in kinds and value:
         return value[:-1] if len(value) > 1 else value + value
+    if "examples" in node:  # e.g. an empty list, whose items only the schema can suggest
+        return next(example for example in node["examples"] if example != value)
     raise ValueError(f"no automatic new value for a {kinds} of value {value!r}")
 
 

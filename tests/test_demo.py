@@ -211,7 +211,20 @@ def keep_screenshot(path: Path) -> None:
         shutil.copy(path, Path(folder) / path.name)
 
 
-def test_live_answers_equal_the_workflow_and_a_missing_variant_shows_as_missing(synthetic_run, tmp_path):
+@pytest.fixture
+def threads_of_the_refine_jobs():
+    """The run's refine and generate jobs had one thread each; a matmul's float
+    sums depend on how many threads split them (two put a probability 5e-7 off)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_live_answers_equal_the_workflow_and_a_missing_variant_shows_as_missing(synthetic_run, tmp_path,
+                                                                               threads_of_the_refine_jobs):
     """In a copy of the run's results (so its manifests' relative paths must
     still resolve): every eval question through every method gives the labels,
     selections, contexts and answers the workflow wrote; then, with one
