@@ -164,3 +164,22 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse avx2 avx512f amx_tile amx_bf16", torch.bfloat16),  # an Intel Xeon with AMX
+    ("fpu sse avx2 avx512f avx512_bf16", torch.bfloat16),  # an AMD EPYC (Zen 4)
+    ("fpu sse avx2 avx512f", torch.float32),
+    ("", torch.float32)])
+def test_auto_precision_is_bf16_where_a_cpu_multiplies_it_natively(flags, expected):
+    from refiner_lib.precision import auto_dtype
+
+    assert auto_dtype(cuda=False, cpuinfo=f"processor : 0\nflags : {flags}\n") == expected
+
+
+@pytest.mark.parametrize("supported, expected", [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_precision_on_a_gpu_follows_its_bf16_support(monkeypatch, supported, expected):
+    from refiner_lib.precision import auto_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: supported)
+    assert auto_dtype(cuda=True, cpuinfo="flags : avx512_bf16") == expected
