@@ -2,6 +2,7 @@
 per-stage LoRA adapters, greedy generation and exact choice probabilities."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -95,6 +96,61 @@ def cast_adapters(model, dtype: torch.dtype) -> None:
             parameter.data = parameter.data.to(dtype)
 
 
+class PrefixCache:
+    """Key/value caches of recurring prompt prefixes (see inference.Prompt),
+    least recently used first out beyond `max_bytes`. Keyed by the active
+    adapter and the prefix's tokens: another adapter computes other keys and
+    values. Each user gets a copy, since a forward pass extends the cache."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict = OrderedDict()  # key -> (cache, bytes)
+
+    def get(self, key, compute):
+        if key in self.entries:
+            self.entries.move_to_end(key)
+        else:
+            cache = compute()
+            size = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+            self.entries[key] = (cache, size)
+            while len(self.entries) > 1 and sum(size for _, size in self.entries.values()) > self.max_bytes:
+                self.entries.popitem(last=False)
+        return self.entries[key][0]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+def batched_cache(caches: list, width: int, config):
+    """One cache for a batch from one-row caches (None: a row without one),
+    each left-padded with zeros to `width` positions, which the attention mask
+    hides. A new cache: a forward pass extends it, never the ones kept."""
+    from transformers import DynamicCache
+
+    reference = next(c for c in caches if c is not None)
+    layers = []
+    for index, layer in enumerate(reference.layers):
+        keys, values = [], []
+        for cache in caches:
+            own = (cache.layers[index].keys, cache.layers[index].values) if cache is not None else \
+                (layer.keys[:, :, :0], layer.values[:, :, :0])
+            keys.append(left_padded(own[0], width))
+            values.append(left_padded(own[1], width))
+        layers.append((torch.cat(keys), torch.cat(values)))
+    return DynamicCache(ddp_cache_data=layers, config=config)
+
+
+def left_padded(states: torch.Tensor, width: int) -> torch.Tensor:
+    """[1, heads, length, dim] -> [1, heads, width, dim], zeros first."""
+    missing = width - states.shape[2]
+    if not missing:
+        return states
+    return torch.cat([states.new_zeros(states.shape[:2] + (missing,) + states.shape[3:]), states], dim=2)
+
+
+# 64 of SmolLM2-135M's 200-token document prefixes in bfloat16 (5 MB each)
+PREFIX_CACHE_BYTES = 512 * 2**20
+
 # choices scored in one pass: each holds its prompt's key/value cache (a
 # 400-token prompt on SmolLM2-135M: 9 MB in bf16)
 MAX_CONTINUATIONS = 32
@@ -125,6 +181,10 @@ class HFBackend(Backend):
         self.flops = 0  # forward FLOPs of every call so far, from the tokens each processed
         self._active_parameters: dict[str | None, int] = {}
         self._stop_criteria: dict = {}
+        self.prefixes = PrefixCache(PREFIX_CACHE_BYTES)
+
+    def forget_prefixes(self) -> None:
+        self.prefixes.clear()
 
     def active_parameters(self) -> int:
         adapter = self.stage if self.stage in self.adapters else None
@@ -152,9 +212,47 @@ class HFBackend(Backend):
             return self.model.disable_adapter()
         return torch.no_grad()
 
-    def encode(self, texts: list[str]) -> dict:
-        return self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
-                              max_length=self.max_input_tokens, add_special_tokens=False)
+    def split(self, prompt: str, keep_end: bool) -> tuple[list[int], list[int]]:
+        """A prompt's tokens as (its shared prefix, the rest), at most
+        max_input_tokens in all (keep_end: the last ones, else the first ones).
+        The prefix is empty when the prompt declares none, when tokenizing the
+        two parts apart would not give the prompt's own tokens, or when the
+        prompt is cut."""
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        shared = getattr(prompt, "shared", 0)
+        if shared and len(ids) <= self.max_input_tokens:
+            head = self.tokenizer(prompt[:shared], add_special_tokens=False)["input_ids"]
+            if 0 < len(head) < len(ids) and ids[:len(head)] == head \
+                    and self.tokenizer(prompt[shared:], add_special_tokens=False)["input_ids"] == ids[len(head):]:
+                return head, ids[len(head):]
+        return [], ids[-self.max_input_tokens:] if keep_end else ids[:self.max_input_tokens]
+
+    def prefix_state(self, heads: list[list[int]]) -> tuple[object, torch.Tensor]:
+        """The key/value cache of each row's head, left-padded to the longest
+        (None when no row has one), and its attention mask."""
+        width = max(len(h) for h in heads)
+        mask = torch.tensor([[0] * (width - len(h)) + [1] * len(h) for h in heads], dtype=torch.long)
+        if not width:
+            return None, mask
+        adapter = self.stage if self.stage in self.adapters else None
+
+        def compute(head):
+            return lambda: self.model(input_ids=torch.tensor([head]), use_cache=True).past_key_values
+
+        caches = [self.prefixes.get((adapter, tuple(h)), compute(h)) if h else None for h in heads]
+        return batched_cache(caches, width, self.model.config), mask
+
+    def batch(self, parts: list[tuple[list[int], list[int]]]) -> tuple[object, torch.Tensor, torch.Tensor, int]:
+        """A batch of (head, tail) prompts: the heads' cache, the input ids and
+        attention mask of heads and tails, and how many leading positions the
+        cache holds. Heads and tails are each left-padded to one width, the
+        padding masked; positions follow the mask, so a row scores as alone."""
+        past, head_mask = self.prefix_state([head for head, _ in parts])
+        cached, width, pad = head_mask.shape[1], max(len(tail) for _, tail in parts), self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (cached - len(head)) + head + [pad] * (width - len(tail)) + tail
+                                  for head, tail in parts])
+        tail_mask = torch.tensor([[0] * (width - len(tail)) + [1] * len(tail) for _, tail in parts])
+        return past, input_ids, torch.cat([head_mask, tail_mask], dim=1), cached
 
     @torch.no_grad()
     def generate_counted(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
@@ -169,11 +267,14 @@ class HFBackend(Backend):
             stopping = {"min_new_tokens": max_new_tokens}
         with self._context():
             for start in range(0, len(prompts), self.batch_size):
-                batch = self.encode(prompts[start:start + self.batch_size])
-                generated = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                past, input_ids, mask, _ = self.batch([self.split(p, keep_end=False)
+                                                        for p in prompts[start:start + self.batch_size]])
+                generated = self.model.generate(input_ids=input_ids, attention_mask=mask, past_key_values=past,
+                                                max_new_tokens=max_new_tokens, do_sample=False,
                                                 pad_token_id=self.tokenizer.pad_token_id, **stopping)
-                new = generated[:, batch["input_ids"].shape[1]:]
-                row_tokens = batch["attention_mask"].sum(1) + (new != self.tokenizer.pad_token_id).sum(1)
+                new = generated[:, input_ids.shape[1]:]
+                # every token of a row's prompt counts, the cached prefix too: FLOPs per query do not depend on caching
+                row_tokens = mask.sum(1) + (new != self.tokenizer.pad_token_id).sum(1)
                 self.count(row_tokens.sum())
                 tokens += [int(t) for t in row_tokens]
                 outputs += [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
@@ -219,32 +320,33 @@ class HFBackend(Backend):
     @torch.no_grad()
     def continuation_log_likelihoods(self, prompts: list[str], continuations: list[list[str]]) -> list[list[float]]:
         """Summed log-probability of each continuation after its prompt. The
-        prompts run once, left-padded in one batch; their key/value cache is
-        shared by every continuation, so scoring ten section titles costs about
-        one prompt pass, not ten, and a question's documents take two forward
-        passes in all (a 4-bit layer dequantizes its weights in every pass)."""
-        prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"][-self.max_input_tokens:] for p in prompts]
-        width = max(len(ids) for ids in prompt_ids)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids])
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
-        # positions count real tokens only, so a padded prompt is scored as it is alone
-        prompt_out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                                use_cache=True)
+        prompts run once, left-padded in one batch after their cached prefixes
+        (inference.Prompt); their key/value cache is shared by every continuation, so scoring
+        ten section titles costs about one prompt pass, not ten, and a
+        question's documents take two forward passes in all (a 4-bit layer
+        dequantizes its weights in every pass)."""
+        return self.scored([self.split(p, keep_end=True) for p in prompts], continuations)
+
+    def scored(self, parts: list[tuple[list[int], list[int]]], continuations: list[list[str]]) -> list[list[float]]:
+        """continuation_log_likelihoods of prompts split as (cached head, tail)."""
+        past, input_ids, mask, cached = self.batch(parts)
+        prompt_out = self.model(input_ids=input_ids[:, cached:], attention_mask=mask, past_key_values=past,
+                                position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, cached:], use_cache=True)
         first = torch.log_softmax(prompt_out.logits[:, -1].float(), -1)  # predicts each continuation's first token
         owners = [i for i, names in enumerate(continuations) for _ in names]
         rows = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for names in continuations for c in names]
-        span = max(len(ids) for ids in rows)
+        span, pad = max(len(ids) for ids in rows), self.tokenizer.pad_token_id
         cache = prompt_out.past_key_values
         cache.batch_select_indices(torch.tensor(owners))
         # right padding: a pad sits after every real token of its row, so it changes no score
         attention = torch.cat([mask[owners], torch.ones((len(rows), span), dtype=torch.long)], dim=1)
-        positions = torch.tensor([len(prompt_ids[o]) for o in owners]).unsqueeze(1) + torch.arange(span)
+        positions = torch.tensor([len(parts[o][0]) + len(parts[o][1]) for o in owners]).unsqueeze(1) + torch.arange(span)
         log_probs = torch.log_softmax(self.model(input_ids=torch.tensor([ids + [pad] * (span - len(ids)) for ids in rows]),
                                                  attention_mask=attention, position_ids=positions,
                                                  past_key_values=cache).logits.float(), -1)
-        self.count(sum(len(ids) for ids in prompt_ids) + sum(len(ids) for ids in rows))
-        scores: list[list[float]] = [[] for _ in prompts]
+        # every prompt counts whole, its cached prefix too: FLOPs per query do not depend on caching
+        self.count(sum(len(head) + len(tail) for head, tail in parts) + sum(len(ids) for ids in rows))
+        scores: list[list[float]] = [[] for _ in parts]
         for row, (owner, ids) in enumerate(zip(owners, rows)):
             total = first[owner, ids[0]]
             for position in range(1, len(ids)):

@@ -7,6 +7,32 @@ from abc import ABC, abstractmethod
 from .prompts import chat_prompt, record_messages
 
 
+class Prompt(str):
+    """A prompt text whose first `shared` characters recur across calls (an
+    instruction and worked examples, a document before its question). A
+    backend may keep that part's key/value cache instead of recomputing it for
+    every prompt; the text, and so every result, is the same either way up to
+    float rounding. Everywhere else it is a plain string."""
+
+    shared: int
+
+    def __new__(cls, text: str, shared: int = 0):
+        prompt = super().__new__(cls, text)
+        prompt.shared = shared
+        return prompt
+
+    @classmethod
+    def shared_before(cls, text: str, marker: str) -> "Prompt":
+        """`text`, its shared part ending where the last `marker` starts."""
+        return cls(text, max(text.rfind(marker), 0))
+
+    @classmethod
+    def shared_through(cls, text: str, marker: str) -> "Prompt":
+        """`text`, its shared part ending where the last `marker` ends."""
+        at = text.rfind(marker)
+        return cls(text, at + len(marker) if at >= 0 else 0)
+
+
 class Backend(ABC):
     """One base model with optional per-stage adapters: greedy generation and
     choice probabilities for the refinement stages, with a running count of the
@@ -42,6 +68,10 @@ class Backend(ABC):
 
     def prompt(self, messages: list[dict]) -> str:
         return chat_prompt(self.tokenizer, messages)
+
+    def forget_prefixes(self) -> None:
+        """Drop the key/value caches of prompt prefixes kept so far (see Prompt):
+        the next call computes its prompts whole, as a cold start would."""
 
     def generate(self, prompts: list[str], max_new_tokens: int, stop: str | None = None,
                  fixed_length: bool = False) -> list[str]:

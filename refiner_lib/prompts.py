@@ -39,7 +39,7 @@ def doc_structuring_record(body: str, outline: str | None = None) -> dict:
 
 def global_selection_record(question: str, tree: dict, selected: list[str] | None = None) -> dict:
     user = (f"**Document abstract**: {abstract_text(tree)}\n**Document outline**: {outline_text(tree)}\n\n"
-            f"**Question**:{question}\nOutput:")
+            f"{QUESTION_HEADER}{question}\nOutput:")
     return {"instruction": GLOBAL_SELECTION_SYSTEM, "input": user, "output": repr(list(selected)) if selected is not None else ""}
 
 
@@ -58,8 +58,12 @@ ANSWER_STOP = "\n"  # an answer is one line: generation stops at the first line 
 ANSWER_LEAD_IN = "The answer is"
 
 
+DOCUMENTS_HEADER = "Documents:\n"  # what precedes the context in the generator's question turn
+QUESTION_HEADER = "**Question**:"  # what follows a document in a global-selection prompt
+
+
 def generator_user_turn(question: str, context: str) -> str:
-    return f"Documents:\n{context}\n\nQuestion: {question}\nAnswer with a few words only."
+    return f"{DOCUMENTS_HEADER}{context}\n\nQuestion: {question}\nAnswer with a few words only."
 
 
 def generator_messages(question: str, context: str) -> list[dict]:

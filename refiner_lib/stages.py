@@ -10,7 +10,9 @@ refine.py consumes at inference:
 from __future__ import annotations
 
 from .errors import InputError
-from .prompts import QUERY_LABELS, doc_structuring_record, global_selection_record, parse_selection, query_analysis_record
+from .inference import Prompt
+from .prompts import (QUERY_LABELS, QUESTION_HEADER, doc_structuring_record, global_selection_record, parse_selection,
+                      query_analysis_record, record_messages)
 from .structure import body_paragraphs, flat_tree, node_titles, parse_outline
 
 LABEL_CHOICES = [f"[{label}]" for label in QUERY_LABELS]
@@ -116,7 +118,11 @@ def title_probabilities(backend, records: list[dict], titles: list[list[str]]) -
     student's own likelihoods instead of its greedy output (which collapses to
     `[]`, the most frequent answer, when most retrieved documents are distractors)."""
     choices = [[NOTHING_SELECTED] + [title_candidate(t) for t in names] for names in titles]
-    probabilities = backend.choice_records(records, choices)
+    # a document's part of the prompt recurs for every question that retrieves it. It ends before the
+    # blank line's second break: byte-level BPE tokenizes "\n\n**" as "\n", "\n", "**", so a cut after
+    # both breaks would not give the prompt's own tokens
+    prompts = [Prompt.shared_before(backend.prompt(record_messages(r)), "\n" + QUESTION_HEADER) for r in records]
+    probabilities = backend.choice_probabilities(prompts, choices)
     return [{t: row[title_candidate(t)] for t in names} for row, names in zip(probabilities, titles)]
 
 

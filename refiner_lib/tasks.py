@@ -16,7 +16,8 @@ from .errors import InputError
 from .jsonl import load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
 from .measure import TimingSettings
 from .models import load_tokenizer
-from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, generator_messages
+from .inference import Prompt
+from .prompts import ANSWER_LEAD_IN, ANSWER_STOP, DOCUMENTS_HEADER, generator_messages
 from .refiner import Refiner, RefinerSpec, StudentModels, make_backend
 from .settings import (BackendLimits, BackendSettings, GenerationSettings, MethodSettings, Quantization,
                        TeacherSettings, TrainingOutputs, TrainingSettings)
@@ -281,12 +282,23 @@ def time_refinement(spec: RefinerSpec, eval_path, generator_dir, timing: TimingS
     parameters, weights, sizes and this process' peak memory."""
     warmup, timed = measure.latency_sample(load_jsonl(eval_path), timing)
     refiner = Refiner(spec, load_tokenizer(generator_dir))
-    seconds = measure.time_each(refiner.refine, warmup, timed)
+
+    def cold(question: dict) -> dict:
+        """Each timed question pays for its own documents: no prompt prefix a
+        question before it computed is reused (see inference.Prompt)."""
+        for backend in refiner.distinct_backends():
+            backend.forget_prefixes()
+        return refiner.refine(question)
+
+    seconds = measure.time_each(cold, warmup, timed)
     write_json(cost_path, {**refiner.cost(), **measure.timing_summary(seconds, timing, [q["id"] for q in timed])})
 
 
 def answer_prompts(backend, refined: list[dict], questions: dict) -> list[str]:
-    return [backend.prompt(generator_messages(questions[r["id"]]["question"], r["context"])) for r in refined]
+    """The generator's prompts; the instruction and worked examples before the
+    documents recur in every one (see inference.Prompt)."""
+    return [Prompt.shared_through(backend.prompt(generator_messages(questions[r["id"]]["question"], r["context"])),
+                                  DOCUMENTS_HEADER) for r in refined]
 
 
 def generate_answers(refined_path, eval_path, generator_dir, generation: GenerationSettings, output_path,

@@ -69,6 +69,9 @@ class VLLMBackend(Backend):
             counts[stage] = base + count(Path(folder).glob("*.safetensors"))
         return counts
 
+    def forget_prefixes(self) -> None:
+        self.engine.reset_prefix_cache()  # vLLM caches every prompt's blocks by itself
+
     def use(self, stage: str | None) -> "VLLMBackend":
         self.stage = stage
         return self
