@@ -17,7 +17,7 @@ from refiner_lib.settings import LoraSettings, Quantization, TrainingOutputs, Tr
 # emitted by torch's autograd fallback when backward goes through a kernel without a derivative
 pytestmark = pytest.mark.filterwarnings("error:.*an autograd kernel was not registered:UserWarning")
 
-LORA = {"r": 8, "alpha": 16, "dropout": 0.05,  # config.yaml's
+LORA = {"r": 8, "alpha": 16, "dropout": 0.05,  # config.yaml's, with dropout on (a user may set it)
         "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
 # Without o_proj and down_proj, every adapter reaches the loss only through a frozen
 # base layer's input gradient: a base layer that drops it leaves adapters without any
