@@ -3,14 +3,17 @@
 Scores equal `rank_bm25.BM25Okapi` on the same tokens: the same idf with the
 epsilon floor for negative idf, and repeated query tokens counted each time.
 The index is sparse, so scoring a query touches only the postings of its
-tokens instead of every document.
+tokens instead of every document, and ranking sorts only the documents it
+touched: a query's cost follows its postings, not the corpus size.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import threading
 from collections import Counter
-import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -53,6 +56,13 @@ class BM25Index:
         self.params = params
         self.avgdl = float(self.doc_len.mean()) if len(self.doc_len) else 0.0
         self.idf = self._idf()
+        # every posting's BM25 term, computed once (a query sums the terms of its tokens' postings)
+        k1 = params.k1
+        norm = k1 * (1 - params.b + params.b * self.doc_len / self.avgdl)
+        token_of_posting = np.repeat(np.arange(len(self.idf)), np.diff(self.indptr))
+        self.weights = self.idf[token_of_posting] * self.postings_tf * (k1 + 1) / (self.postings_tf + norm[self.postings_doc])
+        self.positive_terms = bool(len(self.idf)) and float(self.idf.min()) > 0
+        self._scratch = threading.local()  # per thread: a score per document, zero between queries
 
     @classmethod
     def build(cls, doc_ids: list[str], tokenized_docs: list[list[str]], params: BM25Params = BM25Params()
@@ -80,22 +90,57 @@ class BM25Index:
         return np.where(idf < 0, floor, idf)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
+        """The BM25 score of every document."""
         total = np.zeros(len(self.doc_ids), dtype=np.float64)
-        k1, b = self.params.k1, self.params.b
-        norm = k1 * (1 - b + b * self.doc_len / self.avgdl)
-        for token in query_tokens:
-            index = self.vocab.get(token)
-            if index is None:
-                continue
-            start, end = self.indptr[index], self.indptr[index + 1]
-            docs, tf = self.postings_doc[start:end], self.postings_tf[start:end]
-            total[docs] += self.idf[index] * tf * (k1 + 1) / (tf + norm[docs])
+        for docs, contribution in self.contributions(query_tokens):
+            total[docs] += contribution
         return total
 
+    def contributions(self, query_tokens: list[str]):
+        """Per query token (each time it occurs): its postings' documents and
+        their BM25 terms."""
+        for token in query_tokens:
+            index = self.vocab.get(token)
+            if index is not None:
+                start, end = self.indptr[index], self.indptr[index + 1]
+                yield self.postings_doc[start:end], self.weights[start:end]
+
     def top_k(self, query: str, k: int) -> list[tuple[str, float]]:
-        scores = self.scores(tokenize(query))
-        order = np.lexsort((np.arange(len(scores)), -scores))[:k]  # ties: corpus order
-        return [(self.doc_ids[i], float(scores[i])) for i in order]
+        """The k best documents, ties in corpus order; documents the query does
+        not touch score 0 and come last, in corpus order, as a full sort would
+        place them (when every term is positive, which a floored idf ensures
+        unless the mean idf is not positive: then every document is sorted)."""
+        if not self.positive_terms:
+            scores = self.scores(tokenize(query))
+            return [(self.doc_ids[i], float(scores[i])) for i in np.lexsort((np.arange(len(scores)), -scores))[:k]]
+        total = self._scores_buffer()
+        parts = list(self.contributions(tokenize(query)))
+        if not parts:
+            return [(self.doc_ids[i], 0.0) for i in range(min(k, len(self.doc_ids)))]
+        for docs, contribution in parts:
+            total[docs] += contribution
+        docs = np.concatenate([docs for docs, _ in parts])  # a document once per query token that touches it
+        scores = total[docs]
+        total[docs] = 0.0  # the buffer is zero again for the next query
+        # a document repeats at most len(parts) times: the k*len(parts) best entries hold the k best documents
+        # (and every document tied with the k-th best)
+        depth = k * len(parts)
+        if len(docs) > depth:
+            kth = np.partition(scores, len(scores) - depth)[len(scores) - depth]
+            docs, scores = docs[scores >= kth], scores[scores >= kth]
+        docs, first = np.unique(docs, return_index=True)
+        scores = scores[first]
+        order = np.lexsort((docs, -scores))[:k]
+        hits = [(int(docs[i]), float(scores[i])) for i in order]
+        if len(hits) < k:
+            hits += [(i, 0.0) for i in untouched_in_order(set(docs.tolist()), len(self.doc_ids), k - len(hits))]
+        return [(self.doc_ids[i], score) for i, score in hits]
+
+    def _scores_buffer(self) -> np.ndarray:
+        buffer = getattr(self._scratch, "scores", None)
+        if buffer is None:
+            buffer = self._scratch.scores = np.zeros(len(self.doc_ids), dtype=np.float64)
+        return buffer
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -124,9 +169,28 @@ def build_index(corpus: list[dict], params: BM25Params = BM25Params()) -> BM25In
     return BM25Index.build([d["id"] for d in corpus], [tokenize(d["contents"]) for d in corpus], params)
 
 
-def retrieve(index: BM25Index, questions: list[dict], top_k: int) -> list[dict]:
-    return [{"id": q["id"], "doc_ids": [d for d, _ in hits], "scores": [s for _, s in hits]}
-            for q in questions for hits in [index.top_k(q["question"], top_k)]]
+def untouched_in_order(touched: set, n_docs: int, count: int) -> list[int]:
+    """The first `count` document indices not in `touched`."""
+    found = []
+    for index in range(n_docs):
+        if len(found) == count:
+            break
+        if index not in touched:
+            found.append(index)
+    return found
+
+
+def retrieve(index: BM25Index, questions: list[dict], top_k: int, threads: int = 1) -> list[dict]:
+    """Top-k documents per question, in question order; `threads` answer
+    questions at once (numpy's array work runs outside the GIL)."""
+    def one(q: dict) -> dict:
+        hits = index.top_k(q["question"], top_k)
+        return {"id": q["id"], "doc_ids": [d for d, _ in hits], "scores": [s for _, s in hits]}
+
+    if threads <= 1:
+        return [one(q) for q in questions]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, questions))
 
 
 def rank_nodes(query: str, texts: list[str], params: BM25Params = BM25Params()) -> list[float]:

@@ -42,3 +42,26 @@ def test_repeated_query_tokens_count_each_time():
     index = bm25.BM25Index.build(["a", "b", "c"], [["x", "y"], ["y", "z"], ["z", "w"]])
     once, twice = index.scores(["x"]), index.scores(["x", "x"])
     np.testing.assert_allclose(twice, 2 * once)
+
+
+def full_sort_top_k(index, query: str, k: int) -> list[tuple[str, float]]:
+    scores = index.scores(bm25.tokenize(query))
+    return [(index.doc_ids[i], float(scores[i])) for i in np.lexsort((np.arange(len(scores)), -scores))[:k]]
+
+
+@pytest.mark.parametrize("docs", [
+    [["x", "y"], ["y", "z"], ["z", "w"], ["v"], ["x", "y"], ["u", "u"]],  # positive idf, ties, untouched documents
+    [["x", "y"], ["x", "y"], ["x", "z"]],  # idf of x and y below 0: floored at a negative mean, every doc sorted
+])
+def test_top_k_over_touched_documents_equals_a_full_sort(docs):
+    index = bm25.BM25Index.build([f"d{i}" for i in range(len(docs))], docs)
+    for query in ["x", "y z", "x y", "q", "z z w"]:
+        for k in (1, 2, 4, len(docs)):
+            assert index.top_k(query, k) == full_sort_top_k(index, query, k), (query, k)
+
+
+def test_threads_retrieve_what_one_thread_does(corpus):
+    index = bm25.build_index(corpus, bm25.BM25Params(1.5, 0.75, 0.25))
+    questions = [{"id": str(i), "question": json.loads(line)["question"]}
+                 for i, line in enumerate(open(HOTPOTQA / "dev_distractor.jsonl")) if i < 60]
+    assert bm25.retrieve(index, questions, 10, threads=3) == bm25.retrieve(index, questions, 10)
