@@ -103,7 +103,7 @@ class PrefixCache:
     values. Each user gets a copy, since a forward pass extends the cache."""
 
     def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
+        self.max_bytes, self.bytes = max_bytes, 0
         self.entries: OrderedDict = OrderedDict()  # key -> (cache, bytes)
 
     def get(self, key, compute):
@@ -113,12 +113,14 @@ class PrefixCache:
             cache = compute()
             size = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
             self.entries[key] = (cache, size)
-            while len(self.entries) > 1 and sum(size for _, size in self.entries.values()) > self.max_bytes:
-                self.entries.popitem(last=False)
+            self.bytes += size
+            while len(self.entries) > 1 and self.bytes > self.max_bytes:
+                self.bytes -= self.entries.popitem(last=False)[1][1]
         return self.entries[key][0]
 
     def clear(self) -> None:
         self.entries.clear()
+        self.bytes = 0
 
 
 def batched_cache(caches: list, width: int, config):

@@ -111,15 +111,13 @@ class BM25Index:
         place them (when every term is positive, which a floored idf ensures
         unless the mean idf is not positive: then every document is sorted)."""
         if not self.positive_terms:
-            scores = self.scores(tokenize(query))
-            return [(self.doc_ids[i], float(scores[i])) for i in np.lexsort((np.arange(len(scores)), -scores))[:k]]
+            return self.top_k_by_full_sort(query, k)
         total = self._scores_buffer()
         parts = list(self.contributions(tokenize(query)))
-        if not parts:
-            return [(self.doc_ids[i], 0.0) for i in range(min(k, len(self.doc_ids)))]
         for docs, contribution in parts:
             total[docs] += contribution
-        docs = np.concatenate([docs for docs, _ in parts])  # a document once per query token that touches it
+        # a document once per query token that touches it
+        docs = np.concatenate([docs for docs, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
         scores = total[docs]
         total[docs] = 0.0  # the buffer is zero again for the next query
         # a document repeats at most len(parts) times: the k*len(parts) best entries hold the k best documents
@@ -135,6 +133,11 @@ class BM25Index:
         if len(hits) < k:
             hits += [(i, 0.0) for i in untouched_in_order(set(docs.tolist()), len(self.doc_ids), k - len(hits))]
         return [(self.doc_ids[i], score) for i, score in hits]
+
+    def top_k_by_full_sort(self, query: str, k: int) -> list[tuple[str, float]]:
+        """top_k by sorting every document's score (ties in corpus order)."""
+        scores = self.scores(tokenize(query))
+        return [(self.doc_ids[i], float(scores[i])) for i in np.lexsort((np.arange(len(scores)), -scores))[:k]]
 
     def _scores_buffer(self) -> np.ndarray:
         buffer = getattr(self._scratch, "scores", None)
