@@ -9,7 +9,7 @@ import torch
 
 from .inference import Backend
 from .measure import forward_flops, parameter_count, tensor_parameters
-from . import launch
+from . import attention, launch
 from .models import load_tokenizer
 from .precision import resolve as resolve_precision
 from .settings import Quantization
@@ -35,14 +35,15 @@ def compute_dtype(quantization: Quantization, precision: str | None) -> torch.dt
     return resolve_precision(precision if name == "auto" else name)
 
 
-def load_causal_lm(model_dir: str | Path, quantization: Quantization | None = None, precision: str | None = None):
+def load_causal_lm(model_dir: str | Path, quantization: Quantization | None = None, precision: str | None = None,
+                   **options):
     """A causal LM in `precision` (config name; None: float32), on a bitsandbytes
-    quantized base when `quantization` is set."""
+    quantized base when `quantization` is set; `options` go to from_pretrained."""
     from transformers import AutoModelForCausalLM
 
     from .models import load_options
 
-    options = {"dtype": resolve_precision(precision), **load_options(model_dir)}
+    options = {"dtype": resolve_precision(precision), **load_options(model_dir), **options}
     config = quantization_config(quantization, precision)
     if config is not None:
         options.update(quantization_config=config, device_map=launch.quantized_device_map())
@@ -167,7 +168,7 @@ class HFBackend(Backend):
                  precision: str | None = None):
         self.tokenizer = load_tokenizer(model_dir)
         self.tokenizer.padding_side = "left"
-        model = load_causal_lm(model_dir, quantization, precision)
+        model = load_causal_lm(model_dir, quantization, precision, **attention.implementation())
         self.adapters = {stage: adapter_location(path) for stage, path in (adapters or {}).items() if path}
         if self.adapters:
             from peft import PeftModel

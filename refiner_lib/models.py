@@ -292,9 +292,10 @@ def train_tiny_tokenizer(texts: list[str], output: str | Path, vocab_size: int =
 
 
 def build_tiny_qwen2(output: str | Path, tokenizer_folder: str | Path, hidden_size: int = 64,
-                     layers: int = 2, heads: int = 2, seed: int = 0) -> Path:
+                     layers: int = 2, heads: int = 2, seed: int = 0, key_value_heads: int | None = None) -> Path:
     """A tiny random Qwen2 (head_dim = hidden/heads >= 32) sharing a real tokenizer:
-    for tests and smoke runs that need a real architecture, not real skill."""
+    for tests and smoke runs that need a real architecture, not real skill.
+    key_value_heads < heads groups them, as SmolLM2 and Qwen2 do (default: heads)."""
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
@@ -302,7 +303,7 @@ def build_tiny_qwen2(output: str | Path, tokenizer_folder: str | Path, hidden_si
     torch.manual_seed(seed)
     config = Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=key_value_heads or heads,
         max_position_embeddings=4096, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
