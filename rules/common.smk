@@ -39,6 +39,8 @@ def attempt_number(wildcards, attempt):
 # model jobs one, the rest none; the oracle teacher and the `full`/`teacher`
 # refinements run no model.
 TEACHER_GPUS = 1 if config["teacher"]["kind"] == "llm" else 0
+# an LLM teacher runs a model on two cores; the oracle reads annotations on one
+TEACHER_THREADS = 2 if config["teacher"]["kind"] == "llm" else 1
 
 
 wildcard_constraints:
@@ -54,11 +56,12 @@ wildcard_constraints:
 # first. Left to itself it ran a PTQ chain (train `lora`, quantize, refine) last,
 # and that refinement (bitsandbytes' LLM.int8 matmul is the slowest on a CPU)
 # ran alone for 4 minutes beside an idle core. A training claims every core, and
-# such a job waits for as long as one-core jobs keep a core busy: so every
-# training runs before the one-core jobs start. Data, retrieval and teacher
-# labels gate the rest and come next, then quantization, then the student
-# refinements (PTQ first), and the short baseline jobs fill the cores beside them.
-UPSTREAM_PRIORITY = 60
+# such a job waits for as long as one-core jobs keep a core busy: so data,
+# retrieval and teacher labels, which gate everything, run first (before, an
+# oracle teacher's one-second job waited behind two trainings, and a one-core
+# generation ran alone in front of the next training), then every training,
+# then quantization and the student refinements (PTQ first); the short baseline
+# jobs fill the cores beside them.
 QUANTIZE_PRIORITY = 40
 
 
@@ -67,6 +70,11 @@ def training_priority(wildcards):
     largest *sum* of priorities: a training must outweigh one job of any other
     rule on each core, or two quantizations (2 x 40) start before it."""
     return 100 * whole_machine()
+
+
+def upstream_priority(wildcards):
+    """Above a training's."""
+    return training_priority(wildcards) + 100
 
 
 def refine_priority(wildcards):

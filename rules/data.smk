@@ -15,7 +15,7 @@ rule prepare_data:
         benchmark_path("prepare_data")
     conda:
         "../envs/data.yaml"
-    priority: UPSTREAM_PRIORITY
+    priority: upstream_priority
     script:
         "../workflow_scripts/prepare_data.py"
 
@@ -37,6 +37,6 @@ rule split_questions:
         benchmark_path("split_questions/{split}")
     conda:
         "../envs/data.yaml"
-    priority: UPSTREAM_PRIORITY
+    priority: upstream_priority
     script:
         "../workflow_scripts/split_questions.py"

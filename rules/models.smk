@@ -16,6 +16,6 @@ rule materialize_model:
     conda:
         "../envs/models.yaml"
     threads: 2
-    priority: UPSTREAM_PRIORITY
+    priority: upstream_priority
     script:
         "../workflow_scripts/materialize_model.py"

@@ -13,7 +13,7 @@ rule build_bm25_index:
         benchmark_path("build_bm25_index")
     conda:
         "../envs/data.yaml"
-    priority: UPSTREAM_PRIORITY
+    priority: upstream_priority
     script:
         "../workflow_scripts/build_bm25_index.py"
 
@@ -34,6 +34,6 @@ rule retrieve:
         benchmark_path("retrieve/{split}")
     conda:
         "../envs/data.yaml"
-    priority: UPSTREAM_PRIORITY
+    priority: upstream_priority
     script:
         "../workflow_scripts/retrieve.py"

@@ -23,8 +23,8 @@ rule query_analysis:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: 2
-    priority: UPSTREAM_PRIORITY
+    threads: TEACHER_THREADS
+    priority: upstream_priority
     script:
         "../workflow_scripts/teacher_query_analysis.py"
 
@@ -52,8 +52,8 @@ rule doc_structuring:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: 2
-    priority: UPSTREAM_PRIORITY
+    threads: TEACHER_THREADS
+    priority: upstream_priority
     script:
         "../workflow_scripts/teacher_doc_structuring.py"
 
@@ -80,7 +80,7 @@ rule global_selection:
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: 2
-    priority: UPSTREAM_PRIORITY
+    threads: TEACHER_THREADS
+    priority: upstream_priority
     script:
         "../workflow_scripts/teacher_global_selection.py"
