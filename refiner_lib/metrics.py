@@ -1,4 +1,5 @@
-"""Answer metrics with SQuAD/HotpotQA normalization, max over golden answers."""
+"""Answer metrics with SQuAD/HotpotQA normalization, max over golden answers;
+ASQA's STR-EM over its readings and ROUGE-L for long-form answers."""
 from __future__ import annotations
 
 import re
@@ -55,6 +56,28 @@ def mean(values: list[float]) -> float | None:
 def answer_metrics(prediction: str, golden: list[str]) -> dict:
     return {"em": exact_match(prediction, golden), "f1": f1_score(prediction, golden),
             "accuracy": accuracy(prediction, golden)}
+
+
+def str_em(prediction: str, readings: list[list[str]]) -> float:
+    """ASQA's STR-EM, as ALCE defines it and FlashRAG evaluates ASQA: the share of
+    the question's readings (its disambiguated sub-questions) for which some short
+    answer occurs, normalized, in the normalized prediction (a substring, as a
+    long answer spells a short one inside a sentence). A short answer that
+    normalizes to nothing ("The") would occur everywhere; it is not counted."""
+    if not readings:
+        raise ValueError("str_em needs at least one reading")
+    text = normalize_answer(prediction)
+    found = [any(a and a in text for a in map(normalize_answer, answers)) for answers in readings]
+    return sum(found) / len(found)
+
+
+def rouge_l(prediction: str, references: list[str]) -> float:
+    """ROUGE-L F-measure (rouge-score, Porter stemming; its tokenizer lowercases
+    and splits on anything not a letter or digit), the best over the references."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return max(scorer.score(reference, prediction)["rougeL"].fmeasure for reference in references)
 
 
 def context_answer_recall(context: str, golden: list[str]) -> float:

@@ -41,3 +41,31 @@ def test_means_skip_questions_without_a_value():
     rows = [{"em": 1.0, "adr_recall": 0.5}, {"em": 0.0}]
     assert metrics.means(rows)["em"] == 0.5 and metrics.means(rows)["adr_recall"] == 0.5
     assert metrics.means(rows)["dqa_accuracy"] is None
+
+
+def test_str_em_counts_the_readings_a_long_answer_answers():
+    """ASQA: three readings of one ambiguous question; the answer names the
+    first two (one through a normalized alias: "U.S.A." -> "usa")."""
+    readings = [["1998"], ["2003", "two thousand three"], ["1975"]]
+    assert metrics.str_em("The Eagles won in 1998, and the Chiefs in 2003.", readings) == 2 / 3
+    assert metrics.str_em("It was held in the U.S.A.", [["USA"], ["Canada"]]) == 1 / 2
+    assert metrics.str_em("Nothing relevant.", readings) == 0.0
+    assert metrics.str_em("The answer.", [["The"]]) == 0.0  # an answer that normalizes to nothing matches nothing
+    assert metrics.str_em("nineteen98", [["1998"]]) == 0.0
+
+
+def test_rouge_l_worked_by_hand():
+    # 6 tokens each, longest common subsequence "the cat on the mat" (5): P = R = F = 5/6
+    assert abs(metrics.rouge_l("the cat sat on the mat", ["The cat lay on the mat."]) - 5 / 6) < 1e-9
+    # stemmed: [run, dog] against [the, dog, run]; the LCS is one token: P = 1/2, R = 1/3, F = 2PR/(P+R) = 0.4
+    assert abs(metrics.rouge_l("Running dogs", ["the dog runs"]) - 0.4) < 1e-9
+    # the best reference counts; nothing in common scores 0
+    assert abs(metrics.rouge_l("the cat sat on the mat", ["zebra", "the cat sat on the mat"]) - 1.0) < 1e-9
+    assert metrics.rouge_l("zebra", ["the cat"]) == 0.0
+
+
+def test_str_em_needs_a_reading():
+    import pytest
+
+    with pytest.raises(ValueError, match="reading"):
+        metrics.str_em("anything", [])
