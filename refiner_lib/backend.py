@@ -168,7 +168,9 @@ class HFBackend(Backend):
                  precision: str | None = None):
         self.tokenizer = load_tokenizer(model_dir)
         self.tokenizer.padding_side = "left"
-        model = load_causal_lm(model_dir, quantization, precision, **attention.implementation())
+        placement = {} if quantization or not launch.inference_device_map() else \
+            {"device_map": launch.inference_device_map()}  # a quantized base is placed by load_causal_lm
+        model = load_causal_lm(model_dir, quantization, precision, **attention.implementation(), **placement)
         self.adapters = {stage: adapter_location(path) for stage, path in (adapters or {}).items() if path}
         if self.adapters:
             from peft import PeftModel
@@ -179,6 +181,7 @@ class HFBackend(Backend):
                 model.load_adapter(self.adapters[stage], adapter_name=stage)
             cast_adapters(model, serving_dtype(quantization, precision))
         self.model = model.eval()
+        self.device = model.get_input_embeddings().weight.device  # where inputs go (a GPU when there is one)
         self.stage: str | None = None
         self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
         self.flops = 0  # forward FLOPs of every call so far, from the tokens each processed
@@ -234,13 +237,14 @@ class HFBackend(Backend):
         """The key/value cache of each row's head, left-padded to the longest
         (None when no row has one), and its attention mask."""
         width = max(len(h) for h in heads)
-        mask = torch.tensor([[0] * (width - len(h)) + [1] * len(h) for h in heads], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(h)) + [1] * len(h) for h in heads], dtype=torch.long,
+                            device=self.device)
         if not width:
             return None, mask
         adapter = self.stage if self.stage in self.adapters else None
 
         def compute(head):
-            return lambda: self.model(input_ids=torch.tensor([head]), use_cache=True).past_key_values
+            return lambda: self.model(input_ids=torch.tensor([head], device=self.device), use_cache=True).past_key_values
 
         caches = [self.prefixes.get((adapter, tuple(h)), compute(h)) if h else None for h in heads]
         return batched_cache(caches, width, self.model.config), mask
@@ -253,8 +257,8 @@ class HFBackend(Backend):
         past, head_mask = self.prefix_state([head for head, _ in parts])
         cached, width, pad = head_mask.shape[1], max(len(tail) for _, tail in parts), self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (cached - len(head)) + head + [pad] * (width - len(tail)) + tail
-                                  for head, tail in parts])
-        tail_mask = torch.tensor([[0] * (width - len(tail)) + [1] * len(tail) for _, tail in parts])
+                                  for head, tail in parts], device=self.device)
+        tail_mask = torch.tensor([[0] * (width - len(tail)) + [1] * len(tail) for _, tail in parts], device=self.device)
         return past, input_ids, torch.cat([head_mask, tail_mask], dim=1), cached
 
     @torch.no_grad()
@@ -340,11 +344,13 @@ class HFBackend(Backend):
         rows = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for names in continuations for c in names]
         span, pad = max(len(ids) for ids in rows), self.tokenizer.pad_token_id
         cache = prompt_out.past_key_values
-        cache.batch_select_indices(torch.tensor(owners))
+        cache.batch_select_indices(torch.tensor(owners, device=self.device))
         # right padding: a pad sits after every real token of its row, so it changes no score
-        attention = torch.cat([mask[owners], torch.ones((len(rows), span), dtype=torch.long)], dim=1)
-        positions = torch.tensor([len(parts[o][0]) + len(parts[o][1]) for o in owners]).unsqueeze(1) + torch.arange(span)
-        log_probs = torch.log_softmax(self.model(input_ids=torch.tensor([ids + [pad] * (span - len(ids)) for ids in rows]),
+        attention = torch.cat([mask[owners], torch.ones((len(rows), span), dtype=torch.long, device=self.device)], dim=1)
+        positions = torch.tensor([len(parts[o][0]) + len(parts[o][1]) for o in owners], device=self.device).unsqueeze(1) \
+            + torch.arange(span, device=self.device)
+        continuation_ids = torch.tensor([ids + [pad] * (span - len(ids)) for ids in rows], device=self.device)
+        log_probs = torch.log_softmax(self.model(input_ids=continuation_ids,
                                                  attention_mask=attention, position_ids=positions,
                                                  past_key_values=cache).logits.float(), -1)
         # every prompt counts whole, its cached prefix too: FLOPs per query do not depend on caching

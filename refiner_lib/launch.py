@@ -38,6 +38,15 @@ def quantized_device_map():
     return {"": int(os.environ.get("LOCAL_RANK", "0"))} if world_size() > 1 else "auto"
 
 
+def inference_device_map(cuda: bool | None = None) -> str | None:
+    """Where an unquantized inference model loads: over the GPUs this process
+    sees (accelerate's "auto"), or None: the CPU, where from_pretrained leaves it."""
+    import torch
+
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    return "auto" if cuda else None
+
+
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 

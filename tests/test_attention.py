@@ -77,3 +77,17 @@ def test_decoding_and_short_continuations_after_a_cache_equal_eager(grouped_mode
 def test_a_gpu_keeps_transformers_default():
     assert attention.implementation(cuda=True) == {}
     assert attention.implementation(cuda=False) == {"attn_implementation": attention.NAME}
+
+
+def test_an_inference_model_goes_where_the_gpus_are(tiny_model):
+    """The choice of device, made on a CPU: "auto" (accelerate spreads the model
+    over the GPUs) when CUDA is there, else the CPU; inputs follow the model."""
+    from refiner_lib import launch
+    from refiner_lib.backend import HFBackend
+
+    assert launch.inference_device_map(cuda=True) == "auto"
+    assert launch.inference_device_map(cuda=False) is None
+    backend = HFBackend(tiny_model)
+    assert backend.device == next(backend.model.parameters()).device
+    _, input_ids, mask, _ = backend.batch([([], [5, 6, 7])])
+    assert input_ids.device == mask.device == backend.device
