@@ -109,7 +109,7 @@ class LiveStudy:
         # one retrieval map for every refiner: a typed question's documents are added to it
         self.retrieval = retrieval_map(self.results / "retrieval" / "eval.jsonl")
         self.top_k = max(len(doc_ids) for doc_ids in self.retrieval.values())
-        self.index = bm25.BM25Index.load(self.results / "retrieval" / "bm25.npz")
+        self.index = bm25.BM25Index.load(self.results / "retrieval" / "bm25")
         self.generator, self.generation = self._generator()
         self.tokenizer = self.generator.tokenizer
         manifests = refine_manifests(self.results)

@@ -45,7 +45,8 @@ def split_questions(questions_path, part: str, num_train: int, num_eval: int, se
 
 
 def build_index(corpus_path, index_path, params: bm25.BM25Params) -> None:
-    bm25.build_index(load_jsonl(corpus_path), params).save(index_path)
+    """Streamed from the corpus file into memory-mapped arrays (bm25.build_on_disk)."""
+    bm25.build_on_disk(corpus_path, index_path, params)
 
 
 def retrieve(index_path, questions_path, output_path, top_k: int) -> None:

@@ -2,8 +2,8 @@ rule build_bm25_index:
     input:
         corpus=rules.prepare_data.output.corpus,
     output:
-        index=f"{RESULTS}/retrieval/bm25.npz",
-        meta=f"{RESULTS}/retrieval/bm25.meta.json",
+        # .npy arrays, string tables and meta.json (refiner_lib/bm25.py), memory-mapped when read
+        index=directory(f"{RESULTS}/retrieval/bm25"),
     params:
         code=library_code("build_bm25_index"),
         bm25=declared_params("build_bm25_index", lambda settings, wc: settings["retrieval"]),
@@ -21,7 +21,6 @@ rule build_bm25_index:
 rule retrieve:
     input:
         index=rules.build_bm25_index.output.index,
-        meta=rules.build_bm25_index.output.meta,
         questions=f"{RESULTS}/data/{{split}}.jsonl",
     output:
         f"{RESULTS}/retrieval/{{split}}.jsonl",

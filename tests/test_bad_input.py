@@ -264,7 +264,7 @@ def test_the_workflow_does_not_retry_a_budget_nothing_fits(tiny_model, tmp_path)
 
 
 def test_top_k_above_the_corpus_size_is_an_error(tmp_path):
-    index = tmp_path / "index.npz"
+    index = tmp_path / "index"
     bm25.build_index(CORPUS).save(index)
     write_jsonl(tmp_path / "q.jsonl", [{"id": "q", "question": "Which river?"}])
     with pytest.raises(InputError, match="retrieval.top_k = 3, but the corpus has 2 documents"):
