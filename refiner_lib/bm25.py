@@ -73,22 +73,15 @@ def floored_idf(doc_freq: np.ndarray, n_docs: int, epsilon: float) -> np.ndarray
     return np.where(idf < 0, floor, idf)
 
 
-def token_maxima(indptr: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Each token's largest posting term (every token has a posting)."""
-    return np.maximum.reduceat(weights, indptr[:-1]) if len(indptr) > 1 else np.zeros(0)
-
-
 class BM25Index:
     """Top-k search over CSR postings and their precomputed BM25 terms. `vocab`
     maps a token to its row (a dict, or a memory-mapped StringTable) and
     `doc_ids` a row of the corpus to its id (a list, or a StringTable)."""
 
     def __init__(self, doc_ids, vocab, indptr: np.ndarray, postings_doc: np.ndarray, weights: np.ndarray,
-                 params: BM25Params = BM25Params(), positive_terms: bool = True, max_weight: np.ndarray | None = None):
+                 params: BM25Params = BM25Params(), positive_terms: bool = True):
         self.doc_ids, self.vocab, self.params = doc_ids, vocab, params
         self.indptr, self.postings_doc, self.weights = indptr, postings_doc, weights
-        # each token's largest term: what it can add to any document's score at most
-        self.max_weight = token_maxima(indptr, weights) if max_weight is None else max_weight
         self.positive_terms = positive_terms  # every term > 0: documents a query does not touch score lowest
         self._scratch = threading.local()  # per thread: a score per document, zero between queries
 
@@ -137,15 +130,8 @@ class BM25Index:
         unless the mean idf is not positive: then every document is sorted)."""
         if not self.positive_terms:
             return self.top_k_by_full_sort(query, k)
-        rows = [row for row in map(self.vocab.get, tokenize(query)) if row is not None]
-        hits = self.top_k_pruned(rows, k)
-        return hits if hits is not None else self.top_k_touched(rows, k)
-
-    def top_k_touched(self, rows: list[int], k: int) -> list[tuple[str, float]]:
-        """top_k over every document the query's tokens (vocabulary rows, each
-        time it occurs) touch."""
         total = self._scores_buffer()
-        parts = [self.postings(row) for row in rows]
+        parts = list(self.contributions(tokenize(query)))
         for docs, contribution in parts:
             total[docs] += contribution
         # a document once per query token that touches it
@@ -165,56 +151,6 @@ class BM25Index:
         if len(hits) < k:
             hits += [(i, 0.0) for i in untouched_in_order(set(docs.tolist()), len(self.doc_ids), k - len(hits))]
         return [(self.doc_ids[i], score) for i, score in hits]
-
-    def top_k_pruned(self, rows: list[int], k: int) -> list[tuple[str, float]] | None:
-        """top_k without reading the long postings of frequent tokens (MaxScore,
-        exact): the rare tokens' postings give every candidate a partial score and
-        the k-th best partial bounds the k-th best score from below; when the
-        frequent tokens together add less than that bound to any document, only
-        documents a rare token touched can rank, and their scores are completed by
-        binary search in the frequent tokens' postings (sorted by document), in
-        query order, so each sum is the one top_k_touched adds. None when nothing
-        can be skipped."""
-        order = sorted(set(rows), key=lambda row: self.indptr[row + 1] - self.indptr[row])  # shortest first
-        uses = Counter(rows)
-        bound = [uses[row] * float(self.max_weight[row]) for row in order]
-        total = self._scores_buffer()
-        touched: list[np.ndarray] = []
-        try:
-            for split in range(1, len(order)):
-                docs, contribution = self.postings(order[split - 1])
-                for _ in range(uses[order[split - 1]]):
-                    total[docs] += contribution
-                touched.append(docs)
-                frequent = sum(bound[split:])
-                candidates = np.unique(np.concatenate(touched))
-                if len(candidates) < k:
-                    continue
-                partial = total[candidates]
-                threshold = np.partition(partial, len(partial) - k)[len(partial) - k]
-                margin = 1e-9 * (abs(threshold) + frequent)  # partial sums run in another order: rounding
-                if frequent < threshold - margin:
-                    kept = candidates[partial + frequent >= threshold - margin]
-                    return self.rank_candidates(kept, rows, k)
-            return None
-        finally:
-            for docs in touched:
-                total[docs] = 0.0
-
-    def rank_candidates(self, candidates: np.ndarray, rows: list[int], k: int) -> list[tuple[str, float]]:
-        """The k best of `candidates` by their whole scores, summed in query order."""
-        scores = np.zeros(len(candidates), np.float64)
-        for row in rows:
-            docs, contribution = self.postings(row)
-            place = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-            scores += np.where(docs[place] == candidates, contribution[place], 0.0)
-        best = np.lexsort((candidates, -scores))[:k]
-        return [(self.doc_ids[int(candidates[i])], float(scores[i])) for i in best]
-
-    def postings(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """A vocabulary row's documents (ascending) and their BM25 terms."""
-        start, end = self.indptr[row], self.indptr[row + 1]
-        return self.postings_doc[start:end], self.weights[start:end]
 
     def top_k_by_full_sort(self, query: str, k: int) -> list[tuple[str, float]]:
         """top_k by sorting every document's score (ties in corpus order)."""
@@ -241,7 +177,6 @@ class BM25Index:
             np.save(staging / "indptr.npy", indptr)
             np.save(staging / "postings_doc.npy", np.asarray(self.postings_doc)[take])
             np.save(staging / "weights.npy", np.asarray(self.weights)[take])
-            np.save(staging / "max_weight.npy", np.asarray(self.max_weight)[rows])
             write_meta(staging, self.params, len(self.doc_ids), self.positive_terms)
 
     @classmethod
@@ -260,7 +195,7 @@ class BM25Index:
 
         return cls(StringTable.open(folder / "doc_ids"), StringTable.open(folder / "vocab"), array("indptr"),
                    array("postings_doc"), array("weights"), BM25Params(meta["k1"], meta["b"], meta["epsilon"]),
-                   meta["positive_terms"], np.load(folder / "max_weight.npy", allow_pickle=False))
+                   meta["positive_terms"])
 
 
 FORMAT = 2
@@ -397,7 +332,7 @@ class SpilledCorpus:
         norm = params.k1 * (1 - params.b + params.b * self.doc_len / self.doc_len.mean())
         docs = np.lib.format.open_memmap(folder / "postings_doc.npy", "w+", np.int32, (int(indptr[-1]),))
         weights = np.lib.format.open_memmap(folder / "weights.npy", "w+", np.float64, (int(indptr[-1]),))
-        cursor, maxima = indptr[:-1].copy(), np.zeros(len(tokens), np.float64)
+        cursor = indptr[:-1].copy()
         for path in self.chunks:
             with np.load(path) as chunk:
                 token = final[chunk["keys"] >> 32]
@@ -408,13 +343,10 @@ class SpilledCorpus:
             runs, starts, counts = np.unique(token, return_index=True, return_counts=True)
             place = cursor[token] + np.arange(len(token)) - np.repeat(starts, counts)
             docs[place] = doc
-            terms = idf[token] * tf * (params.k1 + 1) / (tf + norm[doc])
-            weights[place] = terms
-            np.maximum.at(maxima, runs, np.maximum.reduceat(terms, starts))
+            weights[place] = idf[token] * tf * (params.k1 + 1) / (tf + norm[doc])
             cursor[runs] += counts
         docs.flush()
         weights.flush()
-        np.save(folder / "max_weight.npy", maxima)
         positive = bool(len(idf)) and float(idf.min()) > 0
         write_meta(folder, params, len(self.doc_len), positive, tokens=len(tokens), postings=int(indptr[-1]))
         return {"documents": len(self.doc_len), "tokens": len(tokens), "postings": int(indptr[-1]),
