@@ -112,3 +112,16 @@ def test_streaming_errors_name_the_line(tmp_path):
         bm25.build_on_disk(corpus, tmp_path / "index")
     with pytest.raises(InputError, match="not a BM25 index folder"):
         bm25.BM25Index.load(tmp_path)
+
+
+def test_the_dense_and_the_touched_ranking_agree(corpus, monkeypatch):
+    """Queries whose postings cover much of the corpus rank every document
+    (bincount); the others rank the documents they touch: forced each way, the
+    same documents and the same scores, bit for bit."""
+    index = bm25.build_index(corpus)
+    questions = [json.loads(line)["question"] for line in open(HOTPOTQA / "dev_distractor.jsonl")][:200]
+    results = {}
+    for share in (1e-9, 1e9):  # never dense, always dense
+        monkeypatch.setattr(bm25, "DENSE_SHARE", share)
+        results[share] = [index.top_k(q, k) for q in questions for k in (1, 10)]
+    assert results[1e-9] == results[1e9]
