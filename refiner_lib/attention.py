@@ -19,20 +19,21 @@ NAME = "sdpa_short_query_eager"
 SHORT_QUERY_TOKENS = 32
 
 
-def short_query_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
-                          scaling: float | None = None, **kwargs):
+def short_query_attention(module, query, key, value, attention_mask, **options):
     """transformers' attention-function signature: (batch, heads, positions,
     width) tensors in, (batch, positions, heads, width) out and no weights.
-    The mask is the `sdpa` one: boolean (True attends) or None."""
+    The mask is the `sdpa` one: boolean (True attends) or None. `options` are
+    transformers' (dropout, scaling, ...), passed on to SDPA."""
     from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
     queries = query.shape[2]
     # None with several queries means "causal", which only the SDPA path applies
-    if queries > SHORT_QUERY_TOKENS or (attention_mask is None and queries > 1) or (dropout and module.training):
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
+    if queries > SHORT_QUERY_TOKENS or (attention_mask is None and queries > 1) or \
+            (options.get("dropout") and module.training):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **options)
     groups = getattr(module, "num_key_value_groups", 1)
     key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    scaling = options.get("scaling")
     scale = query.shape[-1] ** -0.5 if scaling is None else scaling
     weights = torch.matmul(query, key.transpose(2, 3)) * scale
     if attention_mask is not None:

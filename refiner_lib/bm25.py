@@ -27,8 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import InputError
-from .jsonl import read_jsonl, require, require_text
-from .models import atomic_dir
+from .jsonl import atomic_dir, read_jsonl, require, require_text
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
 

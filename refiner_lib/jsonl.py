@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -173,3 +174,25 @@ def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> None:
 
 def load_jsonl(path: str | Path) -> list[dict]:
     return [record for _, record in read_jsonl(path)]
+
+
+class atomic_dir:
+    """Build a folder under a temporary name and rename it into place on success."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        return self.staging
+
+    def __exit__(self, kind, value, traceback):
+        if kind is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return False
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        os.chmod(self.staging, 0o777 & ~current_umask())  # mkdtemp makes 0700
+        self.staging.rename(self.path)
+        return False

@@ -11,7 +11,6 @@ template, so the rest of the workflow loads all three the same way.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .jsonl import current_umask
+from .jsonl import atomic_dir
 from .errors import ModelSourceError
 
 
@@ -292,7 +291,7 @@ def train_tiny_tokenizer(texts: list[str], output: str | Path, vocab_size: int =
 
 
 def build_tiny_qwen2(output: str | Path, tokenizer_folder: str | Path, hidden_size: int = 64,
-                     layers: int = 2, heads: int = 2, seed: int = 0, key_value_heads: int | None = None) -> Path:
+                     layers: int = 2, heads: int = 2, key_value_heads: int | None = None) -> Path:
     """A tiny random Qwen2 (head_dim = hidden/heads >= 32) sharing a real tokenizer:
     for tests and smoke runs that need a real architecture, not real skill.
     key_value_heads < heads groups them, as SmolLM2 and Qwen2 do (default: heads)."""
@@ -300,7 +299,7 @@ def build_tiny_qwen2(output: str | Path, tokenizer_folder: str | Path, hidden_si
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     tokenizer = load_tokenizer(tokenizer_folder)
-    torch.manual_seed(seed)
+    torch.manual_seed(0)  # the same tiny model every time
     config = Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=key_value_heads or heads,
@@ -312,27 +311,5 @@ def build_tiny_qwen2(output: str | Path, tokenizer_folder: str | Path, hidden_si
         AutoModelForCausalLM.from_config(config).save_pretrained(staging, safe_serialization=True)
         save_tokenizer(tokenizer, staging)
     return output
-
-
-class atomic_dir:
-    """Build a folder under a temporary name and rename it into place on success."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
-        return self.staging
-
-    def __exit__(self, kind, value, traceback):
-        if kind is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            return False
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        os.chmod(self.staging, 0o777 & ~current_umask())  # mkdtemp makes 0700
-        self.staging.rename(self.path)
-        return False
 
 
