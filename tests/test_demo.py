@@ -90,19 +90,28 @@ def browser(tmp_path_factory):
 
 def ask(browser, app, question_id: str | None = None, typed: str | None = None) -> dict[str, dict]:
     """Ask through the page; method -> what its card shows."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(app["url"])
-    wait = WebDriverWait(browser, 60)
+    # the dropdown re-renders its options as the typed id filters them: an option read mid-render is stale
+    wait = WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#ask"))
     if question_id:
         field = browser.find_element(By.CSS_SELECTOR, "#pick input")
         field.click()
         field.send_keys(question_id)
-        wait.until(lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]") if question_id in o.text])
-        next(o for o in browser.find_elements(By.CSS_SELECTOR, "[role=option]") if question_id in o.text).click()
+
+        def click_option(driver) -> bool:
+            for option in driver.find_elements(By.CSS_SELECTOR, "[role=option]"):
+                if question_id in option.text:
+                    option.click()
+                    return True
+            return False
+
+        wait.until(click_option)
     if typed:
         field = browser.find_element(By.CSS_SELECTOR, "#typed textarea")
         field.send_keys(typed)
@@ -115,7 +124,7 @@ def ask(browser, app, question_id: str | None = None, typed: str | None = None) 
         done = [c for c in cards if c.find_elements(By.CSS_SELECTOR, ".answer, .unavailable-reason")]
         return len(done) == len(methods) and done
 
-    cards = WebDriverWait(browser, ANSWER_WAIT_SECONDS).until(shown)
+    cards = WebDriverWait(browser, ANSWER_WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)).until(shown)
     return {card.get_attribute("data-method"): read_card(card) for card in cards}
 
 
