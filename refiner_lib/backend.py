@@ -168,8 +168,8 @@ class HFBackend(Backend):
                  precision: str | None = None):
         self.tokenizer = load_tokenizer(model_dir)
         self.tokenizer.padding_side = "left"
-        placement = {} if quantization or not launch.inference_device_map() else \
-            {"device_map": launch.inference_device_map()}  # a quantized base is placed by load_causal_lm
+        device_map = None if quantization else launch.inference_device_map()  # load_causal_lm places a quantized base
+        placement = {"device_map": device_map} if device_map else {}
         model = load_causal_lm(model_dir, quantization, precision, **attention.implementation(), **placement)
         self.adapters = {stage: adapter_location(path) for stage, path in (adapters or {}).items() if path}
         if self.adapters:

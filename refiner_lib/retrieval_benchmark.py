@@ -35,6 +35,7 @@ import numpy as np
 
 from . import bm25
 from .jsonl import load_jsonl
+from .measure import folder_bytes
 
 
 def timed(run):
@@ -113,10 +114,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def folder_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
-
-
 def ours_at_scale(corpus: Path, folder: Path, queries: list[str], k: int, threads: int) -> dict:
     """Build (streamed) in this process, then query the memory-mapped index."""
     stats, build = timed(lambda: bm25.build_on_disk(corpus, folder))
@@ -130,7 +127,7 @@ def ours_at_scale(corpus: Path, folder: Path, queries: list[str], k: int, thread
         rates[count] = round(len(rows) / seconds, 1)
         ranked = [h["doc_ids"] for h in hits]
     return {"engine": "this project (streamed build, memory-mapped)", "build_s": round(build, 1),
-            "build_peak_rss_mb": round(build_peak, 1), "index_mb": round(folder_mb(folder), 1),
+            "build_peak_rss_mb": round(build_peak, 1), "index_mb": round(folder_bytes(folder) / 2**20, 1),
             "queries_per_s": rates, **stats, "ranked": ranked}
 
 
@@ -160,7 +157,7 @@ def bm25s_at_scale(corpus: Path, folder: Path, queries: list[str], k: int, threa
         (found, _), seconds = timed(lambda: engine.retrieve(ids, k=k, n_threads=count, show_progress=False))
         rates[count] = round(len(queries) / seconds, 1)
     return {"engine": f"bm25s {bm25s.__version__} (robertson)", "build_s": round(build_s, 1),
-            "build_peak_rss_mb": round(build_peak, 1), "index_mb": round(folder_mb(folder), 1),
+            "build_peak_rss_mb": round(build_peak, 1), "index_mb": round(folder_bytes(folder) / 2**20, 1),
             "queries_per_s": rates, "ranked": [[f"p{i}" for i in row] for row in found.tolist()]}
 
 
@@ -210,7 +207,7 @@ def main(argv=None) -> None:
     index, build = timed(lambda: bm25.BM25Index.build(doc_ids, tokens))
     with tempfile.TemporaryDirectory() as folder:
         index.save(Path(folder) / "index")
-        size_mb = folder_mb(Path(folder) / "index")
+        size_mb = folder_bytes(Path(folder) / "index") / 2**20
 
     from rank_bm25 import BM25Okapi
 
