@@ -42,6 +42,28 @@ def check_references(config: dict, source: str) -> None:
     clashes = sorted(set(BASELINES) & set(config["training"]["variants"]))
     if clashes:
         raise ConfigError(f"{source}: key 'training.variants': {', '.join(clashes)} is the name of a baseline")
+    for name, block in config["datasets"].items():
+        check_dataset(name, block, source)
+
+
+def check_dataset(name: str, block: dict, source: str) -> None:
+    """A dataset names the files its layout reads, and the oracle teacher only
+    where the layout carries its annotations."""
+    from .data import ANNOTATED, needed_files
+
+    layout = block["layout"]
+    for field in needed_files(layout):
+        if not block.get(field):
+            raise ConfigError(f"{source}: key 'datasets.{name}.{field}': missing (layout {layout} reads it)")
+    if block.get("teacher") == "oracle" and layout not in ANNOTATED:
+        raise ConfigError(f"{source}: key 'datasets.{name}.teacher': the oracle labels from annotations, which "
+                          f"layout {layout} does not have (only {', '.join(ANNOTATED)}); use llm")
+
+
+def uses_llm_teacher(config: dict) -> bool:
+    from .data import teacher_kind
+
+    return any(teacher_kind(block, config["teacher"]["kind"]) == "llm" for block in config["datasets"].values())
 
 
 def check_local_folders(config: dict, source: str) -> None:
@@ -49,7 +71,7 @@ def check_local_folders(config: dict, source: str) -> None:
     exist, so that a wrong path stops the run before any job, and before any
     model job could be retried in vain."""
     folders = {f"models.{model}.source": config["models"][model]["source"] for model in set(config["roles"].values())}
-    if config["teacher"]["kind"] == "llm":
+    if uses_llm_teacher(config):
         folders.update({f"teacher.adapters.{stage}": path for stage, path in config["teacher"]["adapters"].items()
                         if path})
     for key, path in folders.items():

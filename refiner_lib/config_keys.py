@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .config import BASELINES, trained_variant
+from .data import needed_files, teacher_kind
 
 Key = str | tuple[str, ...]
 Keys = list[Key]
@@ -28,7 +29,7 @@ NO_RESULT = {
     "training.log_every_steps": "train_student: how often it writes a progress line",
     "training.report_to": "train_student: where else it reports its curves",
     "retries": "every model rule: how often a failed job is tried again",
-    "data.split": "split_questions: the other part's size, only to check that both parts fit",
+    "datasets.*.split": "split_questions: the other part's size, only to check that both parts fit",
 }
 
 # Keys that decide which jobs exist (an edit adds or removes jobs, besides any
@@ -91,13 +92,19 @@ def materialize_model(config: Mapping, wc: Wildcards) -> Keys:
     return [("models", wc["model"])]  # a model's name may hold a dot
 
 
+def dataset_key(wc: Wildcards, key: str) -> str:
+    return f"datasets.{wc['dataset']}.{key}"  # a dataset's name holds no dot (the schema says so)
+
+
 def prepare_data(config: Mapping, wc: Wildcards) -> Keys:
-    # a data set's block is read only when it is the one chosen
-    return ["data.kind", f"data.{config['data']['kind']}"]
+    """The layout and what it reads: its files, or the synthetic set's settings."""
+    layout = config["datasets"][wc["dataset"]]["layout"]
+    own = ["synthetic"] if layout == "synthetic" else list(needed_files(layout, optional=True))
+    return [dataset_key(wc, key) for key in ["layout", *own]]
 
 
 def split_questions(config: Mapping, wc: Wildcards) -> Keys:
-    return [f"data.split.num_{wc['split']}", "seed"]
+    return [dataset_key(wc, f"split.num_{wc['split']}"), "seed"]
 
 
 def build_bm25_index(config: Mapping, wc: Wildcards) -> Keys:
@@ -113,12 +120,25 @@ def teacher_stage(stage: str) -> Callable[[Mapping, Wildcards], Keys]:
     LLM teacher its model, this stage's adapter and, where it generates, this
     stage's token limit."""
     def keys(config: Mapping, wc: Wildcards) -> Keys:
-        if config["teacher"]["kind"] != "llm":
-            return ["teacher.kind"] + (["teacher.oracle_confidence"] if stage == "query_analysis" else [])
+        chosen = dataset_teacher_keys(config, wc)
+        if dataset_teacher(config, wc) != "llm":
+            return chosen + (["teacher.oracle_confidence"] if stage == "query_analysis" else [])
         limit = [f"teacher.max_new_tokens.{stage}"] if stage != "query_analysis" else []
-        return ["teacher.kind", "roles.teacher", f"teacher.adapters.{stage}", "teacher.batch_size",
-                "teacher.max_input_tokens", "precision"] + limit
+        return chosen + ["roles.teacher", f"teacher.adapters.{stage}", "teacher.batch_size",
+                         "teacher.max_input_tokens", "precision"] + limit
     return keys
+
+
+def dataset_teacher(config: Mapping, wc: Wildcards) -> str:
+    return teacher_kind(config["datasets"][wc["dataset"]], config["teacher"]["kind"])
+
+
+def dataset_teacher_keys(config: Mapping, wc: Wildcards) -> Keys:
+    """What picks a dataset's teacher: its own `teacher`, or else teacher.kind and
+    whether its layout carries annotations."""
+    if config["datasets"][wc["dataset"]].get("teacher"):
+        return [dataset_key(wc, "teacher")]
+    return ["teacher.kind", dataset_key(wc, "layout")]
 
 
 def objective_keys(config: Mapping, stage: str) -> Keys:
@@ -172,11 +192,20 @@ def time_refine(config: Mapping, wc: Wildcards) -> Keys:
 
 
 def generate(config: Mapping, wc: Wildcards) -> Keys:
-    return ["roles.generator", "generation", *backend_keys(method_backend(wc["method"]))]
+    return ["roles.generator", "generation", dataset_key(wc, "max_new_tokens"),
+            *backend_keys(method_backend(wc["method"]))]
 
 
 def time_generate(config: Mapping, wc: Wildcards) -> Keys:
-    return ["roles.generator", "generation", *backend_keys(wc["backend"]), "measurement", "seed"]
+    return ["roles.generator", "generation", dataset_key(wc, "max_new_tokens"), *backend_keys(wc["backend"]),
+            "measurement", "seed"]
+
+
+def evaluate(config: Mapping, wc: Wildcards) -> Keys:
+    """The dataset's answer metrics: its own list, or its layout's defaults."""
+    if config["datasets"][wc["dataset"]].get("metrics"):
+        return [dataset_key(wc, "metrics")]
+    return [dataset_key(wc, "layout")]
 
 
 def nothing(config: Mapping, wc: Wildcards) -> Keys:
@@ -193,13 +222,14 @@ READS: dict[str, Callable[[Mapping, Wildcards], Keys]] = {
     "query_analysis": teacher_stage("query_analysis"),
     "doc_structuring": teacher_stage("doc_structuring"),
     "global_selection": teacher_stage("global_selection"),
+    "merge_training_records": nothing,
     "train_student": train_student,
     "quantize_student": quantize_student,
     "refine": refine,
     "time_refine": time_refine,
     "generate": generate,
     "time_generate": time_generate,
-    "evaluate": nothing,
+    "evaluate": evaluate,
     "summarize": nothing,
     "plot_results": nothing,
 }
@@ -247,5 +277,7 @@ def is_read(key: Key, rule: str, config: Mapping, wildcards: Wildcards) -> bool:
 
 
 def within(key: Key, block: Key) -> bool:
-    """Whether `key` is `block` or a key under it."""
-    return parts(key)[:len(parts(block))] == parts(block)
+    """Whether `key` is `block` or a key under it; a `*` in `block` is any one
+    part (`datasets.*.split`: the split of every dataset)."""
+    head, block_parts = parts(key)[:len(parts(block))], parts(block)
+    return len(head) == len(block_parts) and all(b in ("*", k) for k, b in zip(head, block_parts))

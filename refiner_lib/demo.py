@@ -2,6 +2,7 @@
 
     python -m refiner_lib.demo results            # every method's models, loaded once
     python -m refiner_lib.demo results --browse-only   # the study browser alone, no model
+    python -m refiner_lib.demo results --dataset NAME  # which dataset, for a run with several
 
 Ask: a question of the eval set, or a typed one, through every method side by
 side: DQA's Local/Global probabilities, each retrieved document's outline with
@@ -92,11 +93,12 @@ def card_html(answer, run_answer: dict | None = None) -> str:
     return "".join(parts)
 
 
-def build_app(results: str | Path, live=None):
+def build_app(results: str | Path, live=None, dataset: str | None = None):
     import gradio as gr
 
     results = Path(results)
-    table = study.question_table(results)
+    folder = study.dataset_folder(results, dataset)
+    table = study.question_table(folder)
     methods = study.ordered(table["method"].unique())
     questions = table.drop_duplicates("id")
     # the answers the workflow wrote, to show beside the live ones (already in the study's table)
@@ -124,7 +126,8 @@ def build_app(results: str | Path, live=None):
         return table[table["id"] == question_id][[c for c in columns if c in table]].round(3)
 
     with gr.Blocks(title="longrefiner-quant demo") as app:
-        gr.Markdown(f"# longrefiner-quant: every method side by side\nResults: `{e(results.resolve())}`")
+        gr.Markdown(f"# longrefiner-quant: every method side by side\nResults: `{e(results.resolve())}`, "
+                    f"dataset `{e(folder.name)}`")
         with gr.Tab("Ask"):
             if live is None:
                 gr.Markdown("Models are not loaded (started with `--browse-only`): use the study browser.")
@@ -164,6 +167,7 @@ def build_app(results: str | Path, live=None):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The demo app on a finished run's results folder.")
     parser.add_argument("results", nargs="?", default="results")
+    parser.add_argument("--dataset", help="which dataset of the run (needed when it has several)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--methods", nargs="*", help="the methods to load (default: every method the run refined)")
@@ -178,10 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.browse_only:
         from .live import LiveStudy
 
-        live = LiveStudy(args.results, args.methods)
+        live = LiveStudy(args.results, args.methods, args.dataset)
         print(f"loaded {len(live.refiners)} methods and the generator in {time.perf_counter() - started:.1f} s"
               + "".join(f"\n  {m}: unavailable: {why}" for m, why in live.unavailable.items()), flush=True)
-    app = build_app(args.results, live)
+    app = build_app(args.results, live, args.dataset)
     # system fonts: the default theme's web fonts would be fetched from the internet
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     app.launch(server_name=args.host, server_port=args.port, theme=theme, css=CSS, prevent_thread_lock=True,

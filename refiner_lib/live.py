@@ -23,7 +23,7 @@ from .jsonl import load_jsonl
 from .refiner import Refiner
 from .settings import BackendSettings, GenerationSettings, MethodSettings
 from .structure import node_titles
-from .study import ordered
+from .study import dataset_folder, ordered
 from .tasks import answer_rows, by_id, generator_backend, refiner_spec, retrieval_map
 
 LOG = logging.getLogger(__name__)
@@ -103,8 +103,8 @@ def refine_manifests(results: Path) -> dict[str, Path]:
 
 
 class LiveStudy:
-    def __init__(self, results: str | Path, methods: list[str] | None = None):
-        self.results = Path(results)
+    def __init__(self, results: str | Path, methods: list[str] | None = None, dataset: str | None = None):
+        self.results = dataset_folder(results, dataset)  # one dataset's part of the run
         self.questions = by_id(load_jsonl(self.results / "data" / "eval.jsonl"))
         # one retrieval map for every refiner: a typed question's documents are added to it
         self.retrieval = retrieval_map(self.results / "retrieval" / "eval.jsonl")
@@ -210,7 +210,7 @@ class LiveStudy:
         if method != "full":
             result.outlines = {d: outline(refiner.tree(d)) for d in self.documents(question)}
         if question.get("golden_answers"):
-            result.scores = metrics.answer_metrics(result.prediction, question["golden_answers"])
+            result.scores = metrics.answer_metrics(result.prediction, question)
         return result
 
     def _why_not(self, refiner: Refiner, question: dict) -> str | None:

@@ -1,25 +1,22 @@
 """Question sets in their own published layouts (not FlashRAG's), loaded into
 data.py's normalized question layout: 2WikiMultihopQA, ASQA and ALCE's ELI5.
 
-These sets ship as one JSON array, which read_jsonl cannot read (a
-pretty-printed array fails on its line 1, '[' being no JSON value), so
-read_records takes an array or JSONL. Every error names the file, the record
-(`file: record N`, N counted from 0, in an array; `file:line` in JSONL, as
-read_jsonl reports) and the field. A record is loaded or it is an error; the
+These sets ship as one JSON array; sources.read_records takes an array, JSONL,
+Parquet or a Hub dataset. Every error names the file, the record (`file:
+record N`, N counted from 0, in an array; `file:line` in JSONL) and the field. A record is loaded or it is an error; the
 one thing merged is a 2Wiki title seen in several questions' contexts.
 """
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from .data import strip_where
 from .errors import InputError
-from .jsonl import check_encodable, check_unique, read_json, read_jsonl, require, require_text
+from .jsonl import check_unique, require, require_text
+from .sources import read_records, strip_where
 
 LOG = logging.getLogger(__name__)
 
@@ -90,34 +87,6 @@ def load_eli5(path: str | Path) -> list[dict]:
                           "golden_answers": [answer], "label": None, "type": None, "supporting": [],
                           "long_answers": [answer], "claims": text_list(record, "claims", where)})
     return questions
-
-
-def read_records(path: str | Path) -> list[tuple[str, dict]]:
-    """(where, record) for every record of a JSON array or a JSONL file; a file
-    without records is an error (an empty question set is no evaluation)."""
-    if starts_with_bracket(path):
-        records = [(f"{path}: record {index}", record) for index, record in enumerate(read_json(path))]
-        for where, record in records:
-            if not isinstance(record, dict):
-                raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
-            check_encodable(record, where)  # read_jsonl checks this itself, read_json does not
-    else:
-        records = [(f"{path}:{line}", record) for line, record in read_jsonl(path)]
-    if not records:
-        raise InputError(f"{path}: the file has no records")
-    return records
-
-
-def starts_with_bracket(path: str | Path) -> bool:
-    """Whether the file's first non-blank character (after a UTF-8 BOM) is '['."""
-    path = Path(path)
-    if not path.is_file():
-        return False  # read_jsonl then reports the missing file
-    with path.open("rb") as handle:
-        head = handle.read(len(codecs.BOM_UTF8)).removeprefix(codecs.BOM_UTF8)
-        while not head.strip() and (chunk := handle.read(65536)):
-            head = chunk
-    return head.lstrip()[:1] == b"["
 
 
 def record_id(record: dict, field: str, where: str) -> str:

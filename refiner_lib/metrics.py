@@ -53,9 +53,16 @@ def mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def answer_metrics(prediction: str, golden: list[str]) -> dict:
-    return {"em": exact_match(prediction, golden), "f1": f1_score(prediction, golden),
-            "accuracy": accuracy(prediction, golden)}
+def answer_metrics(prediction: str, question: dict, names=("em", "f1", "accuracy")) -> dict:
+    """The named answer metrics of one prediction. STR-EM scores the question's
+    readings (ASQA), or its golden answers as one reading; ROUGE-L its long
+    answers (ASQA's annotators', ELI5's answer), or its golden answers."""
+    golden = question["golden_answers"]
+    scorers = {"em": lambda: exact_match(prediction, golden), "f1": lambda: f1_score(prediction, golden),
+               "accuracy": lambda: accuracy(prediction, golden),
+               "str_em": lambda: str_em(prediction, question.get("readings") or [golden]),
+               "rouge_l": lambda: rouge_l(prediction, question.get("long_answers") or golden)}
+    return {name: scorers[name]() for name in names}
 
 
 def str_em(prediction: str, readings: list[list[str]]) -> float:
@@ -126,7 +133,8 @@ def refinement_metrics(question: dict, refined: dict, reference_label: dict | No
 
 
 # per-question key -> summary column of its mean: the quality metrics (compared between methods)...
-QUALITY_METRICS = {"em": "em", "f1": "f1", "accuracy": "accuracy", "context_answer_recall": "context_answer_recall",
+QUALITY_METRICS = {"em": "em", "f1": "f1", "accuracy": "accuracy", "str_em": "str_em", "rouge_l": "rouge_l",
+                   "context_answer_recall": "context_answer_recall",
                    "dqa_correct": "dqa_accuracy", "adr_recall": "adr_recall", "adr_precision": "adr_precision"}
 # ... and every mean the summary reports
 MEAN_COLUMNS = {**QUALITY_METRICS, "compression": "compression", "retrieved_tokens": "retrieved_tokens"}

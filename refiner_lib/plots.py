@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from .errors import InputError  # noqa: E402
+from .errors import InputError
+from .report import AVERAGE  # noqa: E402
 from .jsonl import atomic_path  # noqa: E402
 
 # x axis name -> (label, function of a summary row)
@@ -43,10 +44,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def read_rows(path) -> list[dict]:
+    """summary.csv's rows the plots draw: one per variant, over every dataset (the
+    `average` rows) when the run has several, else the one dataset's."""
     rows = list(csv.DictReader(Path(path).open()))
     if not rows:
         raise InputError(f"{path}: no rows")
-    return rows
+    averages = [r for r in rows if r.get("dataset") == AVERAGE]
+    return averages or rows
 
 
 def interval(row: dict, column: str) -> tuple[float, float, float] | None:

@@ -2,7 +2,7 @@
 loaded: the study browser of the demo app (refiner_lib.demo) and a way to list
 the questions on which methods disagree.
 
-    python -m refiner_lib.study results --disagree lora qlora
+    python -m refiner_lib.study results --disagree lora qlora [--dataset NAME]
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import InputError
 from .jsonl import load_jsonl, read_json
 
 # the order methods are shown in: the teacher, the paradigms, then the baselines
@@ -25,9 +26,27 @@ def ordered(methods) -> list[str]:
     return sorted(methods, key=lambda m: (rank.get(m.split("@")[0], len(rank)), m))
 
 
-def run_methods(results: str | Path) -> list[str]:
-    """The methods the run evaluated (a metrics file each)."""
-    return ordered(path.stem for path in (Path(results) / "metrics").glob("*.json"))
+def dataset_names(results: str | Path) -> list[str]:
+    """The datasets a run's results folder holds (results/datasets/NAME)."""
+    return sorted(p.name for p in (Path(results) / "datasets").glob("*") if p.is_dir())
+
+
+def dataset_folder(results: str | Path, dataset: str | None = None) -> Path:
+    """One dataset's outputs in a run's results folder (data, retrieval,
+    refined, answers, metrics): the named one, or the run's only one."""
+    names = dataset_names(results)
+    if not names:
+        raise InputError(f"{Path(results) / 'datasets'}: no dataset folder (is {results} a finished run's results?)")
+    if dataset is None and len(names) > 1:
+        raise InputError(f"{results} holds {len(names)} datasets ({', '.join(names)}): name one with --dataset")
+    if dataset is not None and dataset not in names:
+        raise InputError(f"{results}: no dataset '{dataset}' (it has {', '.join(names)})")
+    return Path(results) / "datasets" / (dataset or names[0])
+
+
+def run_methods(folder: str | Path) -> list[str]:
+    """The methods the run evaluated on a dataset (a metrics file each)."""
+    return ordered(path.stem for path in (Path(folder) / "metrics").glob("*.json"))
 
 
 def selection_text(selections: dict | None) -> str:
@@ -36,11 +55,12 @@ def selection_text(selections: dict | None) -> str:
     return "; ".join(f"{doc}: {', '.join(titles) or '-'}" for doc, titles in selections.items())
 
 
-def question_table(results: str | Path) -> pd.DataFrame:
-    """One row per (eval question, method): the question, its golden answers,
-    the method's DQA label and P(Global), its selections, its refined context's
-    size and answer recall, its answer and the per-question metrics."""
-    results = Path(results)
+def question_table(folder: str | Path) -> pd.DataFrame:
+    """One row per (eval question, method) of a dataset (its folder, from
+    dataset_folder): the question, its golden answers, the method's DQA label
+    and P(Global), its selections, its refined context's size and answer
+    recall, its answer and the per-question metrics."""
+    results = Path(folder)
     questions = pd.DataFrame(load_jsonl(results / "data" / "eval.jsonl"))[["id", "question", "golden_answers"]]
     frames = []
     for method in run_methods(results):
@@ -85,11 +105,12 @@ def answers_side_by_side(table: pd.DataFrame, metric: str = "em", field: str = "
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", default="results")
+    parser.add_argument("--dataset", help="which dataset of the run (needed when it has several)")
     parser.add_argument("--metric", choices=CORRECTNESS, default="em")
     parser.add_argument("--disagree", nargs="*", metavar="METHOD",
                         help="only questions where these methods (all when none are named) disagree")
     args = parser.parse_args(argv)
-    table = question_table(args.results)
+    table = question_table(dataset_folder(args.results, args.dataset))
     if args.disagree is not None:
         table = disagreements(table, args.metric, args.disagree or None)
     print(answers_side_by_side(table, args.metric).to_string(index=False) if len(table) else "no such questions")

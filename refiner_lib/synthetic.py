@@ -211,7 +211,7 @@ def build_article(rng: random.Random, entity: dict, target_words: int) -> Articl
 
 @dataclass(frozen=True)
 class SyntheticSettings:
-    """The embedded encyclopedia (config `data.synthetic`)."""
+    """The embedded encyclopedia (config `datasets.NAME.synthetic`)."""
 
     seed: int  # the same settings make the same articles and questions
     num_articles: int  # at least 6: two of each kind of entity
@@ -225,7 +225,7 @@ class SyntheticSettings:
         if self.num_articles < 6:
             raise ValueError("synthetic data needs at least 6 articles (two of each kind)")
         if self.min_words > self.max_words:
-            raise ValueError(f"data.synthetic: min_words {self.min_words} > max_words {self.max_words}")
+            raise ValueError(f"synthetic data: min_words {self.min_words} > max_words {self.max_words}")
 
 
 def generate(settings: SyntheticSettings) -> tuple[list[Article], list[dict]]:

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bm25, data, measure, metrics, prompts, report, stages, teacher
+from . import bm25, data, measure, metrics, prompts, report, splits, stages, teacher
 from .answers import extract_answer
 from .errors import InputError
-from .jsonl import load_jsonl, read_json, write_csv, write_json, write_jsonl, write_text
+from .jsonl import load_jsonl, read_json, write_json, write_jsonl, write_text
 from .measure import TimingSettings
 from .models import load_tokenizer
 from .inference import Prompt
@@ -33,7 +33,7 @@ def materialize_model(source: str, output_dir, sha256: str | None, trust_remote_
     materialize(source, output_dir, sha256, trust_remote_code)
 
 
-def prepare_data(settings: data.DataSettings, questions_path, corpus_path, trees_path) -> None:
+def prepare_data(settings: data.DatasetSettings, questions_path, corpus_path, trees_path) -> None:
     prepared = data.prepare(settings)
     write_jsonl(corpus_path, prepared["corpus"])
     write_jsonl(trees_path, prepared["trees"])
@@ -41,7 +41,7 @@ def prepare_data(settings: data.DataSettings, questions_path, corpus_path, trees
 
 
 def split_questions(questions_path, part: str, num_train: int, num_eval: int, seed: int, output_path) -> None:
-    write_jsonl(output_path, data.split_part(load_jsonl(questions_path), part, num_train, num_eval, seed))
+    write_jsonl(output_path, splits.split_part(load_jsonl(questions_path), part, num_train, num_eval, seed))
 
 
 def build_index(corpus_path, index_path, params: bm25.BM25Params) -> None:
@@ -107,6 +107,18 @@ def teacher_global_selection(settings: TeacherSettings, inputs: Mapping, outputs
     write_jsonl(outputs["labels"], labels)
 
 
+def merge_training_records(parts: list[tuple], records_path, labels_path) -> None:
+    """One stage's training set from every dataset's (records, labels) files, in
+    order: the first N questions of each, as the seed project merged them."""
+    records, labels = [], []
+    for part_records, part_labels in parts:
+        these = training_records(part_records)
+        records += these
+        labels += aligned_labels(these, part_records, part_labels)
+    write_json(records_path, records)
+    write_jsonl(labels_path, labels)
+
+
 def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings, stage: str, threads: int = 1) -> None:
     """inputs: `model` (the base folder), `records` (Alpaca JSON) and, when
     distilling or for a global-selection student, `labels` (the teacher's rows,
@@ -132,7 +144,7 @@ def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings,
         attach_soft_targets(records, labels, stage, labels_path, settings.objective.temperature)
     if stage == "global_selection":
         attach_selections(records, labels, labels_path)
-    train_records, held_out = data.split_validation(records, settings.validation.num_records, settings.seed)
+    train_records, held_out = splits.split_validation(records, settings.validation.num_records, settings.seed)
     training.train_adapter(inputs["model"], train_records, settings, outputs, held_out)
     if stage == "global_selection" and launch.is_main_process():
         from .backend import HFBackend
@@ -195,7 +207,7 @@ class HeldOutSelections:
     def load(self) -> list[dict]:
         records = training_records(self.records_path)
         attach_selections(records, aligned_labels(records, self.records_path, self.labels_path), self.labels_path)
-        return data.split_validation(records, self.num_records, self.seed)[1]
+        return splits.split_validation(records, self.num_records, self.seed)[1]
 
 
 def quantize_student(base_dir, adapter_dir, output_dir, ptq: Quantization, precision: str | None = None,
@@ -368,19 +380,19 @@ def generator_timing(cost: dict, method: str) -> dict:
     return {**shared, **cost["methods"][method]}
 
 
-def evaluate(method: str, inputs: Mapping, output_path) -> None:
-    """Per question: answer metrics, refinement quality (the stages' own metrics
-    and the refined context's answer recall and compression); their means and
-    the costs in `summary`. inputs: questions, refined, answers, and optionally
-    query_labels (the teacher's, where the data has no labels), refine_cost and
-    generate_cost (the latency passes' files)."""
+def evaluate(method: str, inputs: Mapping, output_path, metric_names=data.SHORT_FORM, dataset: str = "") -> None:
+    """Per question: the dataset's answer metrics, refinement quality (the
+    stages' own metrics and the refined context's answer recall and
+    compression); their means and the costs in `summary`. inputs: questions,
+    refined, answers, and optionally query_labels (the teacher's, where the data
+    has no labels), refine_cost and generate_cost (the latency passes' files)."""
     questions = load_jsonl(inputs["questions"])
     refined, answers = by_id(load_jsonl(inputs["refined"])), by_id(load_jsonl(inputs["answers"]))
     query_labels = inputs.get("query_labels")
     reference_labels = by_id(load_jsonl(query_labels)) if query_labels else {}
-    rows = [{"id": q["id"], **metrics.answer_metrics(answers[q["id"]]["prediction"], q["golden_answers"]),
+    rows = [{"id": q["id"], **metrics.answer_metrics(answers[q["id"]]["prediction"], q, metric_names),
              **metrics.refinement_metrics(q, refined[q["id"]], reference_labels.get(q["id"]))} for q in questions]
-    summary = {"variant": method, "questions": len(rows), **metrics.means(rows),
+    summary = {"dataset": dataset, "variant": method, "questions": len(rows), **metrics.means(rows),
                "context_tokens": metrics.mean([refined[r["id"]]["context_tokens"] for r in rows]),
                "empty_contexts": sum(1 for r in rows if not refined[r["id"]]["context_tokens"]),
                "refine_flops_per_query": metrics.mean([refined[r["id"]]["refine_flops"] for r in rows]),
@@ -391,17 +403,20 @@ def evaluate(method: str, inputs: Mapping, output_path) -> None:
     write_json(output_path, {"summary": summary, "per_question": rows})
 
 
-def summarize(metric_paths: list, training_paths: list, csv_path, markdown_path, paired_csv_path) -> None:
-    """summary.csv (every column, quality means with 95% intervals), paired.csv (each
-    variant against the reference methods) and summary.md (the tables and, in words,
-    which differences are significant)."""
+def summarize(metric_paths: list, training_paths: list, outputs: Mapping) -> None:
+    """outputs: csv (summary.csv: every column, quality means with 95% intervals,
+    per dataset and variant, and their average over several datasets), paired
+    (paired.csv: each variant against the reference methods), md (summary.md:
+    the tables and, in words, which differences are significant) and html."""
+    import pandas as pd
+
     documents = [read_json(p) for p in metric_paths]
-    rows, paired = report.summary_rows(documents), report.paired_rows(documents)
-    training_rows = [report.training_row(p, read_json(p)) for p in training_paths]
-    for path, table_rows, columns in ((csv_path, rows, report.SUMMARY_COLUMNS),
-                                      (paired_csv_path, paired, report.PAIRED_COLUMNS)):
-        write_csv(path, [{k: report.format_value(v) for k, v in r.items()} for r in table_rows], columns)
-    write_text(markdown_path, report.markdown(rows, training_rows, paired))
+    summary, paired = report.summary_frame(documents), report.paired_frame(documents)
+    costs = pd.DataFrame([report.training_row(p, read_json(p)) for p in training_paths])
+    write_text(outputs["csv"], report.csv_text(summary, report.SUMMARY_COLUMNS))
+    write_text(outputs["paired"], report.csv_text(paired, report.PAIRED_COLUMNS))
+    write_text(outputs["md"], report.markdown(summary, costs, paired))
+    write_text(outputs["html"], report.html(summary, paired))
 
 
 def plot_results(summary_path, loss_paths: list, outputs: Mapping) -> None:

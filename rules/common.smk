@@ -3,11 +3,17 @@ import re
 
 from refiner_lib import config_keys, prompts
 from refiner_lib.config import BASELINES, objective, student_training, trained_variant
+from refiner_lib.data import answer_metrics, needed_files, teacher_kind
+from refiner_lib.sources import is_local
 from refiner_lib.config_keys import base_method, method_backend, refined_by_stages, runs_student
 from refiner_lib.models import source_state
 from refiner_lib.provenance import script_code_hash
 
 RESULTS = config.get("results", "results")
+DATASETS = list(config["datasets"])
+# a dataset's own outputs (data, retrieval, teacher labels, refined contexts,
+# answers, timing, metrics), laid out as one run's results folder
+DATASET = f"{RESULTS}/datasets/{{dataset}}"
 VARIANTS = list(config["training"]["variants"])
 # A method is a baseline or a variant, refined and answered with Hugging Face
 # transformers; with `vllm` in inference.backends, `METHOD@vllm` repeats each one
@@ -35,15 +41,25 @@ def attempt_number(wildcards, attempt):
     failure on bad input stops at once (refiner_lib.runtime)."""
     return attempt
 
+def dataset_teacher(wildcards):
+    """oracle or llm: the dataset's own choice, else teacher.kind where it has annotations."""
+    return teacher_kind(config["datasets"][wildcards.dataset], config["teacher"]["kind"])
+
+
 # GPUs a job asks a cluster for (resource `gpu`, sent by the SLURM plugin as --gpus):
 # model jobs one, the rest none; the oracle teacher and the `full`/`teacher`
 # refinements run no model.
-TEACHER_GPUS = 1 if config["teacher"]["kind"] == "llm" else 0
-# an LLM teacher runs a model on two cores; the oracle reads annotations on one
-TEACHER_THREADS = 2 if config["teacher"]["kind"] == "llm" else 1
+def teacher_gpus(wildcards):
+    return 1 if dataset_teacher(wildcards) == "llm" else 0
+
+
+def teacher_threads(wildcards):
+    """An LLM teacher runs a model on two cores; the oracle reads annotations on one."""
+    return 2 if dataset_teacher(wildcards) == "llm" else 1
 
 
 wildcard_constraints:
+    dataset="|".join(re.escape(d) for d in DATASETS),
     split="train|eval",
     stage="|".join(STAGES),
     variant="|".join(VARIANTS),
@@ -95,11 +111,18 @@ def model_dir(role):
 
 def teacher_model(wildcards):
     """The teacher model is an input only for an LLM teacher."""
-    return model_dir("teacher") if config["teacher"]["kind"] == "llm" else []
+    return model_dir("teacher") if dataset_teacher(wildcards) == "llm" else []
 
 
-def teacher_labels(stage, split):
-    return f"{RESULTS}/teacher/{stage}/{split}_labels.jsonl"
+def teacher_labels(stage, split, dataset="{dataset}"):
+    """A dataset's labels (by default the path holds the {dataset} wildcard:
+    an input function, whose paths Snakemake does not fill in, names its dataset)."""
+    return f"{RESULTS}/datasets/{dataset}/teacher/{stage}/{split}_labels.jsonl"
+
+
+def merged_teacher_labels(stage):
+    """Every dataset's train labels of a stage: what students train on."""
+    return f"{RESULTS}/teacher/{stage}/train_labels.jsonl"
 
 
 def adapter_dir(stage, variant):
@@ -139,7 +162,7 @@ def methods_on(backend):
 def stage_labels(wildcards):
     if not refined_by_stages(wildcards.method):
         return {}
-    return {f"{stage}_labels": teacher_labels(stage, "eval") for stage in STAGES}
+    return {f"{stage}_labels": teacher_labels(stage, "eval", wildcards.dataset) for stage in STAGES}
 
 
 def refine_inputs(wildcards):
@@ -152,12 +175,11 @@ def training_metrics():
             for stage in TRAINED_STAGES for variant in VARIANTS if not ptq_settings(variant)]
 
 
-def data_files():
-    """The question and corpus files a real data set is read from (none for synthetic data)."""
-    kind = config["data"]["kind"]
-    if kind == "synthetic":
-        return []
-    return [config["data"][kind]["questions"], config["data"][kind]["corpus"]]
+def dataset_files(wildcards):
+    """The local question and corpus files a dataset is read from (none for
+    synthetic data; a Hub dataset is fetched by the job)."""
+    block = config["datasets"][wildcards.dataset]
+    return [block[key] for key in needed_files(block["layout"], optional=True) if block.get(key) and is_local(block[key])]
 
 
 def whole_machine():
@@ -184,6 +206,12 @@ def timing_settings(settings):
     return {**settings["measurement"], "seed": settings["seed"]}
 
 
+def generation_settings(settings, wildcards):
+    """`generation`, with the dataset's own answer length where it sets one."""
+    own = settings.get("datasets", {}).get(wildcards.dataset, {}).get("max_new_tokens")  # absent: not declared
+    return {**settings["generation"], **({"max_new_tokens": own} if own else {})}
+
+
 def backend_settings(settings, backend):
     """An inference backend and the settings it depends on."""
     if backend == "vllm":
@@ -192,12 +220,14 @@ def backend_settings(settings, backend):
 
 
 def teacher_settings(settings, wildcards):
-    """The oracle reads its kind (query analysis also its confidence); an LLM
-    teacher its model settings, its stage's adapter and its stage's token limit."""
-    teacher = settings["teacher"]
-    if teacher["kind"] != "llm":
-        return teacher
-    return {"max_new_tokens": {}, **teacher, "precision": settings["precision"]}
+    """The dataset's teacher: the oracle reads its kind (query analysis also its
+    confidence); an LLM teacher its model settings, its stage's adapter and its
+    stage's token limit."""
+    teacher = {k: v for k, v in settings.get("teacher", {}).items() if k != "kind"}
+    kind = teacher_kind(settings["datasets"][wildcards.dataset], settings.get("teacher", {}).get("kind"))
+    if kind != "llm":
+        return {"kind": kind, **teacher}
+    return {"max_new_tokens": {}, **teacher, "kind": kind, "precision": settings["precision"]}
 
 
 def training_settings(settings, wildcards):

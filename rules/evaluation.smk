@@ -1,19 +1,21 @@
 rule evaluate:
     input:
-        questions=f"{RESULTS}/data/eval.jsonl",
-        refined=f"{RESULTS}/refined/{{method}}.jsonl",
-        answers=f"{RESULTS}/answers/{{method}}.jsonl",
+        questions=f"{DATASET}/data/eval.jsonl",
+        refined=rules.refine.output.refined,
+        answers=rules.generate.output.answers,
         refine_cost=rules.time_refine.output[0],
-        generate_cost=lambda wc: f"{RESULTS}/timing/generator.{method_backend(wc.method)}.json",
-        query_labels=lambda wc: teacher_labels("query_analysis", "eval") if refined_by_stages(wc.method) else [],
+        generate_cost=lambda wc: f"{RESULTS}/datasets/{wc.dataset}/timing/generator.{method_backend(wc.method)}.json",
+        query_labels=lambda wc: teacher_labels("query_analysis", "eval", wc.dataset)
+        if refined_by_stages(wc.method) else [],
     output:
-        f"{RESULTS}/metrics/{{method}}.json",
+        f"{DATASET}/metrics/{{method}}.json",
     params:
         code=library_code("evaluate"),
+        metrics=declared_params("evaluate", lambda settings, wc: answer_metrics(settings["datasets"][wc.dataset])),
     log:
-        log_path("evaluate/{method}"),
+        log_path("evaluate/{dataset}/{method}"),
     benchmark:
-        benchmark_path("evaluate/{method}")
+        benchmark_path("evaluate/{dataset}/{method}")
     conda:
         "../envs/data.yaml"
     script:
@@ -21,16 +23,17 @@ rule evaluate:
 
 
 rule summarize:
-    """One row per variant with 95% intervals (results/summary.csv), paired
-    comparisons against lora and teacher (results/paired.csv), and
-    results/summary.md."""
+    """One row per dataset and variant, and per variant over every dataset, with
+    95% intervals (results/summary.csv), paired comparisons against lora and
+    teacher (results/paired.csv), and results/summary.md."""
     input:
-        metrics=expand(f"{RESULTS}/metrics/{{method}}.json", method=METHODS),
+        metrics=expand(f"{DATASET}/metrics/{{method}}.json", dataset=DATASETS, method=METHODS),
         training=training_metrics(),
     output:
         csv=report(f"{RESULTS}/summary.csv", caption="../report/summary.rst", category="Tables"),
         paired=report(f"{RESULTS}/paired.csv", caption="../report/paired.rst", category="Tables"),
         md=f"{RESULTS}/summary.md",
+        html=report(f"{RESULTS}/summary.html", caption="../report/summary_html.rst", category="Tables"),
     params:
         code=library_code("summarize"),
     log:

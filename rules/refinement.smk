@@ -1,4 +1,4 @@
-# Refinement and generation in two passes. The quality pass (refine, generate)
+# Refinement and generation per dataset, in two passes. The quality pass (refine, generate)
 # covers every eval question and may share the machine. The latency pass
 # (time_refine per method, time_generate per inference backend for every method
 # at once, interleaved) times a seeded sample one question at a time and claims
@@ -12,15 +12,15 @@ rule refine:
     trained stages, teacher labels for the rest)."""
     input:
         unpack(refine_inputs),
-        questions=f"{RESULTS}/data/eval.jsonl",
-        retrieval=f"{RESULTS}/retrieval/eval.jsonl",
+        questions=f"{DATASET}/data/eval.jsonl",
+        retrieval=f"{DATASET}/retrieval/eval.jsonl",
         corpus=rules.prepare_data.output.corpus,
         generator=model_dir("generator"),
         student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
     output:
-        refined=f"{RESULTS}/refined/{{method}}.jsonl",
+        refined=f"{DATASET}/refined/{{method}}.jsonl",
         # the settings and files this job refined with: the demo app rebuilds the same refiner from it
-        manifest=f"{RESULTS}/refined/{{method}}.settings.json",
+        manifest=f"{DATASET}/refined/{{method}}.settings.json",
     params:
         code=library_code("refine"),
         settings=declared_params("refine", refine_params),
@@ -28,9 +28,9 @@ rule refine:
         gpu=lambda wc: 1 if runs_student(wc.method) else 0,
         attempt=attempt_number,
     log:
-        log_path("refine/{method}"),
+        log_path("refine/{dataset}/{method}"),
     benchmark:
-        benchmark_path("refine/{method}")
+        benchmark_path("refine/{dataset}/{method}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
@@ -44,13 +44,13 @@ rule time_refine:
     """The refiner's latency and peak memory, alone on the machine."""
     input:
         unpack(refine_inputs),
-        questions=f"{RESULTS}/data/eval.jsonl",
-        retrieval=f"{RESULTS}/retrieval/eval.jsonl",
+        questions=f"{DATASET}/data/eval.jsonl",
+        retrieval=f"{DATASET}/retrieval/eval.jsonl",
         corpus=rules.prepare_data.output.corpus,
         generator=model_dir("generator"),
         student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
     output:
-        f"{RESULTS}/timing/{{method}}.refine.json",
+        f"{DATASET}/timing/{{method}}.refine.json",
     params:
         code=library_code("time_refine"),
         settings=declared_params("time_refine", refine_params),
@@ -59,9 +59,9 @@ rule time_refine:
         gpu=lambda wc: 1 if runs_student(wc.method) else 0,
         attempt=attempt_number,
     log:
-        log_path("time_refine/{method}"),
+        log_path("time_refine/{dataset}/{method}"),
     benchmark:
-        benchmark_path("time_refine/{method}")
+        benchmark_path("time_refine/{dataset}/{method}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
@@ -73,24 +73,24 @@ rule time_refine:
 rule generate:
     """The generator answers every eval question from its refined context."""
     input:
-        refined=f"{RESULTS}/refined/{{method}}.jsonl",
-        questions=f"{RESULTS}/data/eval.jsonl",
+        refined=f"{DATASET}/refined/{{method}}.jsonl",
+        questions=f"{DATASET}/data/eval.jsonl",
         generator=model_dir("generator"),
     output:
-        answers=f"{RESULTS}/answers/{{method}}.jsonl",
+        answers=f"{DATASET}/answers/{{method}}.jsonl",
         # the generator's settings and folder, for the demo app
-        manifest=f"{RESULTS}/answers/{{method}}.settings.json",
+        manifest=f"{DATASET}/answers/{{method}}.settings.json",
     params:
         code=library_code("generate"),
-        generation=declared_params("generate", lambda settings, wc: settings["generation"]),
+        generation=declared_params("generate", generation_settings),
         backend=declared_params("generate", lambda settings, wc: backend_settings(settings, method_backend(wc.method))),
     resources:
         gpu=1,
         attempt=attempt_number,
     log:
-        log_path("generate/{method}"),
+        log_path("generate/{dataset}/{method}"),
     benchmark:
-        benchmark_path("generate/{method}")
+        benchmark_path("generate/{dataset}/{method}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
@@ -104,24 +104,24 @@ rule time_generate:
     """The generator's latency and peak memory, alone on the machine: one job
     per inference backend times every method's contexts, interleaved."""
     input:
-        refined=lambda wc: expand(f"{RESULTS}/refined/{{method}}.jsonl", method=methods_on(wc.backend)),
-        questions=f"{RESULTS}/data/eval.jsonl",
+        refined=lambda wc: [f"{RESULTS}/datasets/{wc.dataset}/refined/{m}.jsonl" for m in methods_on(wc.backend)],
+        questions=f"{DATASET}/data/eval.jsonl",
         generator=model_dir("generator"),
     output:
-        f"{RESULTS}/timing/generator.{{backend}}.json",
+        f"{DATASET}/timing/generator.{{backend}}.json",
     params:
         code=library_code("time_generate"),
         methods=lambda wc: methods_on(wc.backend),
-        generation=declared_params("time_generate", lambda settings, wc: settings["generation"]),
+        generation=declared_params("time_generate", generation_settings),
         backend=declared_params("time_generate", lambda settings, wc: backend_settings(settings, wc.backend)),
         timing=declared_params("time_generate", lambda settings, wc: timing_settings(settings)),
     resources:
         gpu=1,
         attempt=attempt_number,
     log:
-        log_path("time_generate/{backend}"),
+        log_path("time_generate/{dataset}/{backend}"),
     benchmark:
-        benchmark_path("time_generate/{backend}")
+        benchmark_path("time_generate/{dataset}/{backend}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES

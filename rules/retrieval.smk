@@ -1,16 +1,17 @@
+# BM25 per dataset, over that dataset's corpus.
 rule build_bm25_index:
     input:
         corpus=rules.prepare_data.output.corpus,
     output:
         # .npy arrays, string tables and meta.json (refiner_lib/bm25.py), memory-mapped when read
-        index=directory(f"{RESULTS}/retrieval/bm25"),
+        index=directory(f"{DATASET}/retrieval/bm25"),
     params:
         code=library_code("build_bm25_index"),
         bm25=declared_params("build_bm25_index", lambda settings, wc: settings["retrieval"]),
     log:
-        log_path("build_bm25_index"),
+        log_path("build_bm25_index/{dataset}"),
     benchmark:
-        benchmark_path("build_bm25_index")
+        benchmark_path("build_bm25_index/{dataset}")
     conda:
         "../envs/data.yaml"
     priority: upstream_priority
@@ -21,16 +22,16 @@ rule build_bm25_index:
 rule retrieve:
     input:
         index=rules.build_bm25_index.output.index,
-        questions=f"{RESULTS}/data/{{split}}.jsonl",
+        questions=rules.split_questions.output[0],
     output:
-        f"{RESULTS}/retrieval/{{split}}.jsonl",
+        f"{DATASET}/retrieval/{{split}}.jsonl",
     params:
         code=library_code("retrieve"),
         top_k=declared_params("retrieve", lambda settings, wc: settings["retrieval"]["top_k"]),
     log:
-        log_path("retrieve/{split}"),
+        log_path("retrieve/{dataset}/{split}"),
     benchmark:
-        benchmark_path("retrieve/{split}")
+        benchmark_path("retrieve/{dataset}/{split}")
     conda:
         "../envs/data.yaml"
     priority: upstream_priority

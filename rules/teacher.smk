@@ -1,29 +1,30 @@
-# Teacher labels per stage and split: Alpaca training records + the teacher's
-# scores. An oracle reads the dataset's annotations; an LLM teacher runs a base
-# model with an optional LoRA adapter per stage.
+# Teacher labels per dataset, stage and split: Alpaca training records + the
+# teacher's scores. An oracle reads the dataset's annotations; an LLM teacher
+# runs a base model with an optional LoRA adapter per stage. Students train on
+# the train records of every dataset, merged (merge_training_records).
 
 
 rule query_analysis:
     input:
-        questions=f"{RESULTS}/data/{{split}}.jsonl",
+        questions=f"{DATASET}/data/{{split}}.jsonl",
         model=teacher_model,
     output:
-        records=f"{RESULTS}/teacher/query_analysis/{{split}}.json",
+        records=f"{DATASET}/teacher/query_analysis/{{split}}.json",
         labels=teacher_labels("query_analysis", "{split}"),
     params:
         code=library_code("teacher_query_analysis"),
         teacher=declared_params("query_analysis", teacher_settings),
     resources:
-        gpu=TEACHER_GPUS,
+        gpu=teacher_gpus,
         attempt=attempt_number,
     log:
-        log_path("query_analysis/{split}"),
+        log_path("query_analysis/{dataset}/{split}"),
     benchmark:
-        benchmark_path("query_analysis/{split}")
+        benchmark_path("query_analysis/{dataset}/{split}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: TEACHER_THREADS
+    threads: teacher_threads
     priority: upstream_priority
     script:
         "../workflow_scripts/teacher_query_analysis.py"
@@ -31,28 +32,28 @@ rule query_analysis:
 
 rule doc_structuring:
     input:
-        questions=f"{RESULTS}/data/{{split}}.jsonl",
-        retrieval=f"{RESULTS}/retrieval/{{split}}.jsonl",
+        questions=f"{DATASET}/data/{{split}}.jsonl",
+        retrieval=f"{DATASET}/retrieval/{{split}}.jsonl",
         corpus=rules.prepare_data.output.corpus,
         trees=rules.prepare_data.output.trees,
         model=teacher_model,
     output:
-        records=f"{RESULTS}/teacher/doc_structuring/{{split}}.json",
+        records=f"{DATASET}/teacher/doc_structuring/{{split}}.json",
         labels=teacher_labels("doc_structuring", "{split}"),
     params:
         code=library_code("teacher_doc_structuring"),
         teacher=declared_params("doc_structuring", teacher_settings),
     resources:
-        gpu=TEACHER_GPUS,
+        gpu=teacher_gpus,
         attempt=attempt_number,
     log:
-        log_path("doc_structuring/{split}"),
+        log_path("doc_structuring/{dataset}/{split}"),
     benchmark:
-        benchmark_path("doc_structuring/{split}")
+        benchmark_path("doc_structuring/{dataset}/{split}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: TEACHER_THREADS
+    threads: teacher_threads
     priority: upstream_priority
     script:
         "../workflow_scripts/teacher_doc_structuring.py"
@@ -60,27 +61,49 @@ rule doc_structuring:
 
 rule global_selection:
     input:
-        questions=f"{RESULTS}/data/{{split}}.jsonl",
-        retrieval=f"{RESULTS}/retrieval/{{split}}.jsonl",
+        questions=f"{DATASET}/data/{{split}}.jsonl",
+        retrieval=f"{DATASET}/retrieval/{{split}}.jsonl",
         structure=teacher_labels("doc_structuring", "{split}"),
         model=teacher_model,
     output:
-        records=f"{RESULTS}/teacher/global_selection/{{split}}.json",
+        records=f"{DATASET}/teacher/global_selection/{{split}}.json",
         labels=teacher_labels("global_selection", "{split}"),
     params:
         code=library_code("teacher_global_selection"),
         teacher=declared_params("global_selection", teacher_settings),
     resources:
-        gpu=TEACHER_GPUS,
+        gpu=teacher_gpus,
         attempt=attempt_number,
     log:
-        log_path("global_selection/{split}"),
+        log_path("global_selection/{dataset}/{split}"),
     benchmark:
-        benchmark_path("global_selection/{split}")
+        benchmark_path("global_selection/{dataset}/{split}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES
-    threads: TEACHER_THREADS
+    threads: teacher_threads
     priority: upstream_priority
     script:
         "../workflow_scripts/teacher_global_selection.py"
+
+
+rule merge_training_records:
+    """A stage's training records and teacher labels: every dataset's train part,
+    in the config's order of datasets (labels stay aligned with their records)."""
+    input:
+        records=expand(f"{DATASET}/teacher/{{{{stage}}}}/train.json", dataset=DATASETS),
+        labels=expand(teacher_labels("{{stage}}", "train"), dataset=DATASETS),
+    output:
+        records=f"{RESULTS}/teacher/{{stage}}/train.json",
+        labels=merged_teacher_labels("{stage}"),
+    params:
+        code=library_code("merge_training_records"),
+    log:
+        log_path("merge_training_records/{stage}"),
+    benchmark:
+        benchmark_path("merge_training_records/{stage}")
+    conda:
+        "../envs/data.yaml"
+    priority: upstream_priority
+    script:
+        "../workflow_scripts/merge_training_records.py"

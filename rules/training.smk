@@ -6,7 +6,7 @@ rule train_student:
         records=f"{RESULTS}/teacher/{{stage}}/train.json",
         # distillation reads the teacher's scores; a global-selection student is
         # calibrated on the teacher's titles and selections
-        labels=lambda wc: teacher_labels(wc.stage, "train")
+        labels=lambda wc: merged_teacher_labels(wc.stage)
         if objective(config, wc.stage)["kind"] == "kd" or wc.stage == "global_selection" else [],
     output:
         adapter=directory(adapter_dir("{stage}", "{variant}")),
@@ -44,7 +44,7 @@ rule quantize_student:
         model=model_dir("student"),
         adapter=lambda wc: adapter_dir(wc.stage, trained_variant(config, wc.variant)),
         records=lambda wc: f"{RESULTS}/teacher/global_selection/train.json" if wc.stage == "global_selection" else [],
-        labels=lambda wc: teacher_labels("global_selection", "train") if wc.stage == "global_selection" else [],
+        labels=lambda wc: merged_teacher_labels("global_selection") if wc.stage == "global_selection" else [],
     output:
         directory(f"{RESULTS}/students/{{stage}}/{{variant}}/quantized"),
     params:

@@ -252,12 +252,12 @@ def test_the_workflow_does_not_retry_a_budget_nothing_fits(tiny_model, tmp_path)
     config = tiny_config(tiny_model)
     config["retries"] = 1
     config["refinement"]["budget_tokens"] = 1
-    result = run(tmp_path, config, "results/refined/teacher.jsonl")
+    result = run(tmp_path, config, "results/datasets/encyclopedia/refined/teacher.jsonl")
     assert result.returncode != 0
-    log = (tmp_path / "results/logs/refine/teacher.log").read_text()
+    log = (tmp_path / "results/logs/refine/encyclopedia/teacher.log").read_text()
     assert "attempt 2 not run: attempt 1 failed on bad input" in log
     assert "refinement.budget_tokens = 1: no retrieved section fits it" in log
-    assert not (tmp_path / "results/refined/teacher.jsonl").exists()
+    assert not (tmp_path / "results/datasets/encyclopedia/refined/teacher.jsonl").exists()
 
 
 # 8. top_k above the corpus size is an error naming the key

@@ -34,7 +34,13 @@ def test_ptq_variants_quantize_the_full_precision_adapter(config):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["training"]["schedule"].update(learning_rat=1), "training.schedule"),
-    (lambda c: c["data"].update(kind="squad"), "data.kind"),
+    (lambda c: c["datasets"]["encyclopedia"].update(layout="squad"), "datasets.encyclopedia.layout"),
+    (lambda c: c["datasets"].update(nq={"layout": "flashrag", "split": {"num_train": 1, "num_eval": 1},
+                                        "questions": "q.jsonl"}), "datasets.nq.corpus"),
+    (lambda c: c["datasets"].update(asqa={"layout": "asqa", "split": {"num_train": 1, "num_eval": 1},
+                                          "questions": "q.json", "corpus": "c.jsonl", "teacher": "oracle"}),
+     "datasets.asqa.teacher"),
+    (lambda c: c["datasets"].update({"two words": {"layout": "synthetic"}}), "datasets"),
     (lambda c: c["models"]["smollm2-135m"].update(sha256="xyz"), "models.smollm2-135m.sha256"),
     (lambda c: c["training"]["variants"].update(full={"quantization": None}), "training.variants"),
 ])

@@ -27,13 +27,36 @@ def test_an_8bit_block_reads_its_bits_alone():
                                                                           "compute_dtype"}
 
 
+ENCYCLOPEDIA = {"dataset": "encyclopedia", "split": "train"}
+
+
 def test_the_oracle_reads_none_of_the_llm_teachers_keys():
     config = default_config()
-    assert config_keys.declared("doc_structuring", config, {"split": "train"}) == {"teacher": {"kind": "oracle"}}
+    assert config_keys.declared("doc_structuring", config, ENCYCLOPEDIA) == \
+        {"teacher": {"kind": "oracle"}, "datasets": {"encyclopedia": {"layout": "synthetic"}}}
     config["teacher"]["kind"] = "llm"
-    read = config_keys.declared("doc_structuring", config, {"split": "train"})
+    read = config_keys.declared("doc_structuring", config, ENCYCLOPEDIA)
     assert set(read["teacher"]) == {"kind", "adapters", "batch_size", "max_input_tokens", "max_new_tokens"}
     assert set(read["teacher"]["max_new_tokens"]) == {"doc_structuring"} and "precision" in read
+
+
+def test_a_dataset_without_annotations_gets_the_llm_teacher():
+    """ASQA has no supporting annotations: with teacher.kind oracle it is labelled
+    by the LLM teacher, and reads that teacher's keys; its own `teacher` key wins."""
+    config = default_config()
+    config["datasets"]["asqa"] = {"layout": "asqa", "questions": "q.json", "corpus": "c.jsonl",
+                                  "split": {"num_train": 1, "num_eval": 1}}
+    read = config_keys.declared("query_analysis", config, {"dataset": "asqa", "split": "train"})
+    assert read["teacher"]["kind"] == "oracle" and "batch_size" in read["teacher"]
+    config["datasets"]["encyclopedia"]["teacher"] = "llm"
+    read = config_keys.declared("query_analysis", config, ENCYCLOPEDIA)
+    assert read["datasets"] == {"encyclopedia": {"teacher": "llm"}} and "kind" not in read["teacher"]
+
+
+def test_a_split_size_of_any_dataset_changes_no_other_part():
+    assert config_keys.within("datasets.nq.split.num_eval", "datasets.*.split")
+    assert not config_keys.within("datasets.nq.layout", "datasets.*.split")
+    assert not config_keys.within("datasets", "datasets.*.split")
 
 
 def test_a_baseline_reads_no_students_settings():

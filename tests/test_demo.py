@@ -64,7 +64,7 @@ def app(synthetic_run, tmp_path_factory):
                                    cwd=synthetic_run["workdir"])
     try:
         wait_for_page(url, process, log)
-        yield {"url": url, "results": results, "log": log}
+        yield {"url": url, "results": results, "folder": study.dataset_folder(results), "log": log}
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -117,7 +117,7 @@ def ask(browser, app, question_id: str | None = None, typed: str | None = None) 
         field.send_keys(typed)
         field.send_keys(Keys.TAB)
     browser.find_element(By.CSS_SELECTOR, "#ask").click()
-    methods = study.run_methods(app["results"])
+    methods = study.run_methods(app["folder"])
 
     def shown(driver):
         cards = driver.find_elements(By.CSS_SELECTOR, "#cards .method-card")
@@ -152,7 +152,7 @@ def not_blank(png: Path) -> bool:
 
 
 def test_the_app_shows_every_method_as_the_workflow_ran_it(app, browser, tmp_path):
-    results = app["results"]
+    results = app["folder"]
     question = load_jsonl(results / "data" / "eval.jsonl")[1]
     shown = ask(browser, app, question_id=question["id"])
     assert sorted(shown) == sorted(study.run_methods(results))
@@ -195,10 +195,10 @@ def test_the_study_browser_lists_every_question_and_the_disagreements(app, brows
     tab = wait.until(lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button[role=tab]") if "Study" in b.text])
     tab[0].click()
     grid = wait.until(lambda d: [g for g in d.find_elements(By.CSS_SELECTOR, "#grid") if g.is_displayed()])[0]
-    questions = [q["id"] for q in load_jsonl(app["results"] / "data" / "eval.jsonl")]
+    questions = [q["id"] for q in load_jsonl(app["folder"] / "data" / "eval.jsonl")]
     wait.until(lambda d: all(q in grid.text for q in questions))
     # the tiny run's answers are all wrong alike; whether the context holds the answer differs
-    table = study.question_table(app["results"])
+    table = study.question_table(app["folder"])
     disagreeing = set(study.disagreements(table, "context_answer_recall")["id"])
     assert 0 < len(disagreeing) < len(questions)
     next(label for label in browser.find_elements(By.CSS_SELECTOR, "#metric label")
@@ -243,11 +243,12 @@ def test_live_answers_equal_the_workflow_and_a_missing_variant_shows_as_missing(
     results = tmp_path / "results"
     shutil.copytree(synthetic_run["workdir"] / "results", results)
     live = LiveStudy(results)
-    assert live.unavailable == {} and live.methods == study.run_methods(results)
-    for question in load_jsonl(results / "data" / "eval.jsonl"):
+    folder = study.dataset_folder(results)
+    assert live.unavailable == {} and live.methods == study.run_methods(folder)
+    for question in load_jsonl(folder / "data" / "eval.jsonl"):
         for answer in live.ask(live.question(question["id"])):
-            refined = {r["id"]: r for r in load_jsonl(results / "refined" / f"{answer.method}.jsonl")}[question["id"]]
-            written = {r["id"]: r for r in load_jsonl(results / "answers" / f"{answer.method}.jsonl")}[question["id"]]
+            refined = {r["id"]: r for r in load_jsonl(folder / "refined" / f"{answer.method}.jsonl")}[question["id"]]
+            written = {r["id"]: r for r in load_jsonl(folder / "answers" / f"{answer.method}.jsonl")}[question["id"]]
             for key in ("context", "label", "probabilities", "selections", "selection_scores"):
                 assert answer.refined.get(key) == refined.get(key), (answer.method, key)
             assert (answer.prediction, answer.context_tokens) == (written["prediction"], refined["context_tokens"])

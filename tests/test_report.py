@@ -46,8 +46,9 @@ def test_summarize_writes_intervals_paired_rows_and_names_the_significant_pairs(
     for name, content in documents.items():
         paths.append(tmp_path / f"{name}.json")
         paths[-1].write_text(json.dumps(content))
-    out = {name: tmp_path / name for name in ("summary.csv", "summary.md", "paired.csv")}
-    tasks.summarize(paths, [], out["summary.csv"], out["summary.md"], out["paired.csv"])
+    out = {name: tmp_path / name for name in ("summary.csv", "summary.md", "paired.csv", "summary.html")}
+    tasks.summarize(paths, [], {"csv": out["summary.csv"], "md": out["summary.md"], "paired": out["paired.csv"],
+                                "html": out["summary.html"]})
 
     summary = {r["variant"]: r for r in read_csv(out["summary.csv"])}
     assert list(next(iter(summary.values()))) == report.SUMMARY_COLUMNS
@@ -74,8 +75,10 @@ def test_summarize_writes_intervals_paired_rows_and_names_the_significant_pairs(
     assert float(f1["ci_high"]) < 0 and float(f1["p_value"]) < 0.01
 
     markdown = out["summary.md"].read_text()
-    assert re.search(r"\| lora \| [^|]* \| \d\.\d{3} \[\d\.\d{2}, \d\.\d{2}\] \| \d\.\d{3} \[", markdown)
-    assert "## Refinement quality per variant" in markdown and "| context answer recall | ADR recall |" in markdown
+    assert re.search(r"\| lora +\| [^|]* \| \d\.\d{3} \[\d\.\d{2}, \d\.\d{2}\] +\| \d\.\d{3} \[", markdown)
+    assert "## Refinement quality per variant" in markdown and \
+        re.search(r"\| context answer recall +\| ADR recall +\|", markdown)
+    assert "<td>lora_ptq_int4</td>" in out["summary.html"].read_text()
     paragraph = next(line for line in markdown.splitlines() if line.startswith("Significant at 95%"))
     named = set(re.findall(r"(\w+) vs (\w+): (F1|EM|accuracy|context answer recall|DQA accuracy|ADR \w+) ",
                            paragraph))

@@ -10,7 +10,7 @@ MAX_PARAMETERS = 6
 SETTINGS_TYPES = {"LoraSettings", "Schedule", "Objective", "Validation", "TrainingSettings", "TrainingOutputs",
                   "BackendLimits", "BM25Params", "SyntheticSettings", "TimingSettings", "RefinerSpec", "StudentModels",
                   "Workload", "BackendSettings", "GenerationSettings", "TeacherSettings", "RefinementSettings",
-                  "MethodSettings", "Quantization", "DataSettings", "DataFiles"}
+                  "MethodSettings", "Quantization", "DatasetSettings"}
 
 
 def annotation_names(argument: ast.arg) -> set[str]:

@@ -106,12 +106,14 @@ def test_the_workflow_on_a_real_slurm_matches_a_local_run(slurm, tiny_model, tmp
     print(f"workflow on SLURM: {time.monotonic() - started:.0f} s")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
-    for name in ("data/questions.jsonl", "data/train.jsonl", "data/eval.jsonl", "retrieval/train.jsonl",
-                 "retrieval/eval.jsonl", "teacher/global_selection/train.json", "teacher/query_analysis/eval_labels.jsonl"):
+    for name in ("datasets/encyclopedia/data/questions.jsonl", "datasets/encyclopedia/data/train.jsonl",
+                 "datasets/encyclopedia/data/eval.jsonl", "datasets/encyclopedia/retrieval/train.jsonl",
+                 "datasets/encyclopedia/retrieval/eval.jsonl", "teacher/global_selection/train.json",
+                 "datasets/encyclopedia/teacher/query_analysis/eval_labels.jsonl"):
         assert (on_slurm / "results" / name).read_bytes() == (local / "results" / name).read_bytes(), name
     for method in ("full", "local_only", "selection_only", "teacher", "lora"):
         for folder in ("refined", "answers"):
-            path = Path("results") / folder / f"{method}.jsonl"
+            path = Path("results/datasets/encyclopedia") / folder / f"{method}.jsonl"
             assert without_timings(on_slurm / path) == without_timings(local / path), path
     for stage in config["training"]["stages"]:
         adapter = Path("results/students") / stage / "lora/adapter/adapter_model.safetensors"

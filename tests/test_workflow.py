@@ -13,82 +13,9 @@ from safetensors.torch import load_file
 
 from conftest import HOTPOTQA, need_shared
 import config_edits
-from refiner_lib import config_keys, report, stage_times
-from refiner_lib.config import BASELINES, validate
-from workflow_helpers import dry_run_jobs, run, tiny_config, write_config
-
-def blank_by_definition(method: str) -> set[str]:
-    """Summary columns a method has no value for: `full` runs no stage, the
-    ablations drop query analysis (and local_only global selection too), and
-    ADR precision is undefined where a selection chose nothing."""
-    dropped = {"full": ("dqa_accuracy", "adr_recall", "adr_precision"),
-               "local_only": ("dqa_accuracy", "adr_recall", "adr_precision"),
-               "selection_only": ("dqa_accuracy",)}.get(method, ())
-    dropped += ("adr_precision",)
-    return {f"{name}{suffix}" for name in dropped for suffix in ("", "_ci_low", "_ci_high")}
-
-
-def check_outputs(workdir: Path, config: dict) -> list[dict]:
-    results = workdir / "results"
-    rows = list(csv.DictReader((results / "summary.csv").open()))
-    variants = list(config["training"]["variants"])
-    assert [r["variant"] for r in rows] == list(BASELINES) + variants
-    for row in rows:
-        assert row["questions"] == str(config["data"]["split"]["num_eval"])
-        for column in set(report.SUMMARY_COLUMNS) - {"variant"} - blank_by_definition(row["variant"]):
-            assert row[column] != "" and float(row[column]) >= 0, (row["variant"], column)  # every metric filled
-        for column in ("generate_latency_mean_s", "generate_peak_memory_mb", "generate_flops_per_query",
-                       "generator_parameters", "refine_peak_memory_mb"):
-            assert float(row[column]) > 0, (row["variant"], column)
-        assert float(row["refine_latency_p50_s"]) <= float(row["refine_latency_p95_s"])
-        student = row["variant"] not in BASELINES
-        assert (float(row["refine_flops_per_query"]) > 0) == student, row["variant"]
-        assert (float(row["refiner_parameters"]) > 0) == student and (float(row["refiner_disk_mb"]) > 0) == student
-        if row["variant"] != "full":
-            assert float(row["context_tokens"]) <= config["refinement"]["budget_tokens"]
-    qlora = next((r for r in rows if r["variant"] == "qlora"), None)
-    lora = next((r for r in rows if r["variant"] == "lora"), None)
-    if qlora and lora:  # the NF4 base takes less memory than the float32 one, with as many parameters
-        assert float(qlora["refiner_memory_mb"]) < float(lora["refiner_memory_mb"])
-        assert qlora["refiner_parameters"] == lora["refiner_parameters"]
-    summary = (results / "summary.md").read_text()
-    assert "| variant | refiner parameters | EM | F1 |" in summary and "| stage | variant | peak memory (MB) |" in summary
-    for stage in config["training"]["stages"]:
-        for variant, settings in config["training"]["variants"].items():
-            folder = results / "students" / stage / variant
-            if settings.get("ptq"):  # no training of its own: the quantized merge of its sibling's adapter
-                assert not (folder / "adapter").exists()
-                sizes = json.loads((folder / "quantized" / "sizes.json").read_text())
-                assert sizes["quantized_bytes"] < sizes["merged_bytes"]
-                if stage == "global_selection":  # its own threshold, from the quantized model's scores
-                    calibration = json.loads((folder / "quantized" / "selection.json").read_text())
-                    assert calibration["records"] == config["training"]["validation"]["num_records"]
-                    assert calibration["criterion"] == "micro_f1"
-                continue
-            assert (folder / "adapter" / "adapter_model.safetensors").exists()
-            losses = list(csv.DictReader((folder / "loss.csv").open()))
-            assert len(losses) == config["training"]["schedule"]["max_steps"]
-            metrics = json.loads((folder / "metrics.json").read_text())
-            assert metrics["flops_measured"] > 0 and metrics["tokens_per_second"] > 0
-            assert metrics["validation_records"] == config["training"]["validation"]["num_records"]
-            assert metrics["final_validation_loss"] is not None
-    for stage in ("query_analysis", "doc_structuring", "global_selection"):
-        records = json.loads((results / "teacher" / stage / "train.json").read_text())
-        assert records and set(records[0]) == {"instruction", "input", "output"}
-    for method in list(BASELINES) + variants:
-        answers = [json.loads(line) for line in (results / "answers" / f"{method}.jsonl").open()]
-        assert len(answers) == config["data"]["split"]["num_eval"]
-    timed = stage_times.read_benchmarks(results)
-    expected = {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve", "query_analysis",
-                "doc_structuring", "global_selection", "train_student", "refine", "generate", "time_refine",
-                "time_generate", "evaluate", "summarize", "plot_results"}
-    if any(s.get("ptq") for s in config["training"]["variants"].values()):
-        expected.add("quantize_student")
-    assert set(timed) == expected
-    assert all(job["seconds"] > 0 for jobs in timed.values() for job in jobs)
-    assert "| train_student | " in stage_times.table(results)
-    return rows
-
+from refiner_lib import config_keys, report
+from refiner_lib.config import validate
+from workflow_helpers import check_outputs, dry_run_jobs, run, tiny_config, write_config
 
 def test_synthetic_oracle_end_to_end_then_nothing_to_do(synthetic_run):
     workdir, config = synthetic_run["workdir"], synthetic_run["config"]
@@ -150,6 +77,7 @@ def test_timed_jobs_run_alone(synthetic_run):
 
 
 TEACHER_JOBS = {"query_analysis": 2, "doc_structuring": 2, "global_selection": 2}
+MERGES = {"merge_training_records": 2}  # the two trained stages' records, of every dataset
 
 
 def eval_side(methods: int) -> dict:
@@ -180,7 +108,7 @@ def set_path(config: dict, path: str, value) -> None:
 # config trains query_analysis and global_selection students, variants lora, qlora
 # and the two PTQ variants built from lora: 8 methods with the four baselines.
 RERUNS = {
-    "eval questions": ({"data.split.num_eval": 5},
+    "eval questions": ({"datasets.encyclopedia.split.num_eval": 5},
                        {"split_questions": 1, "retrieve": 1, "query_analysis": 1, "doc_structuring": 1,
                         "global_selection": 1, **EVAL_SIDE}),
     "LoRA rank": ({"training.lora.r": 4}, STUDENTS),
@@ -193,17 +121,18 @@ RERUNS = {
     "latency sample": ({"measurement.latency_questions": 3},
                        {"time_refine": 8, "time_generate": 1, "evaluate": 8, "summarize": 1}),
     "teacher kind": ({"teacher.kind": "llm"},
-                     {**TEACHER_JOBS, "train_student": 4, "quantize_student": 4, **eval_side(7)}),
+                     {**TEACHER_JOBS, **MERGES, "train_student": 4, "quantize_student": 4, **eval_side(7)}),
     "retrieval top-k": ({"retrieval.top_k": 2},
-                        {"retrieve": 2, "doc_structuring": 2, "global_selection": 2, "train_student": 2,
+                        {"retrieve": 2, "doc_structuring": 2, "global_selection": 2, "merge_training_records": 1,
+                         "train_student": 2,
                          "quantize_student": 2, **EVAL_SIDE}),
     # the index and the local scorer of refinement both read BM25's constants
     "BM25 length normalization": ({"retrieval.b": 0.5},
                                   {"build_bm25_index": 1, "retrieve": 2, "doc_structuring": 2, "global_selection": 2,
-                                   "train_student": 2, "quantize_student": 2, **EVAL_SIDE}),
-    "synthetic data seed": ({"data.synthetic.seed": 8},
+                                   "merge_training_records": 1, "train_student": 2, "quantize_student": 2, **EVAL_SIDE}),
+    "synthetic data seed": ({"datasets.encyclopedia.synthetic.seed": 8},
                             {"prepare_data": 1, "build_bm25_index": 1, "split_questions": 2, "retrieve": 2,
-                             **TEACHER_JOBS, "train_student": 4, "quantize_student": 4, **EVAL_SIDE}),
+                             **TEACHER_JOBS, **MERGES, "train_student": 4, "quantize_student": 4, **EVAL_SIDE}),
     "DQA objective kd -> sft": ({"training.objective.query_analysis": "sft"},
                                 {"train_student": 2, "quantize_student": 2, **eval_side(4)}),
     "checkpoint frequency (changes no result)": ({"training.checkpoint_every_steps": 7}, {}),
@@ -211,7 +140,7 @@ RERUNS = {
     "LLM teacher batch size (the oracle reads none)": ({"teacher.batch_size": 2, "teacher.max_input_tokens": 512,
                                                         "teacher.max_new_tokens.global_selection": 8}, {}),
     "oracle confidence": ({"teacher.oracle_confidence": 0.9},
-                          {"query_analysis": 2, "train_student": 2, "quantize_student": 2, **eval_side(7)}),
+                          {"query_analysis": 2, "merge_training_records": 1, "train_student": 2, "quantize_student": 2, **eval_side(7)}),
 }
 
 
@@ -250,9 +179,9 @@ def test_a_library_edit_reruns_the_rules_whose_code_uses_it(synthetic_run, modul
 def test_hotpotqa_with_an_llm_teacher(tiny_model, tmp_path):
     need_shared(HOTPOTQA / "dev_distractor.jsonl")
     config = tiny_config(tiny_model)
-    config["data"] = {"kind": "hotpotqa", "split": {"num_train": 8, "num_eval": 4},
-                      "hotpotqa": {"questions": str(HOTPOTQA / "dev_distractor.jsonl"),
-                                   "corpus": str(HOTPOTQA / "corpus.jsonl")}}
+    config["datasets"] = {"hotpotqa": {"layout": "hotpotqa", "split": {"num_train": 8, "num_eval": 4},
+                                       "questions": str(HOTPOTQA / "dev_distractor.jsonl"),
+                                       "corpus": str(HOTPOTQA / "corpus.jsonl")}}
     config["teacher"]["kind"] = "llm"
     config["retrieval"]["top_k"] = 2
     # the tiny tokenizer, trained on the synthetic text, spends many tokens on a
@@ -269,7 +198,8 @@ def test_hotpotqa_with_an_llm_teacher(tiny_model, tmp_path):
     for stage, kind in (("query_analysis", "kd"), ("doc_structuring", "sft"), ("global_selection", "kd")):
         metrics = json.loads((tmp_path / "results/students" / stage / "qlora/metrics.json").read_text())
         assert metrics["objective"]["kind"] == kind, stage
-    labels = [json.loads(line) for line in (tmp_path / "results/teacher/query_analysis/train_labels.jsonl").open()]
+    labels = [json.loads(line) for line in
+              (tmp_path / "results/datasets/hotpotqa/teacher/query_analysis/train_labels.jsonl").open()]
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in labels)
 
 
@@ -294,12 +224,12 @@ def test_bad_data_stops_naming_file_line_and_field(tiny_model, tmp_path):
     questions = tmp_path / "questions.jsonl"
     questions.write_text('{"id": "q", "question": "who?", "golden_answers": ["x"]}\n')
     config = tiny_config(tiny_model)
-    config["data"] = {"kind": "flashrag", "split": {"num_train": 1, "num_eval": 1},
-                      "flashrag": {"questions": str(questions), "corpus": str(corpus)}}
+    config["datasets"] = {"nq": {"layout": "flashrag", "split": {"num_train": 1, "num_eval": 1},
+                                 "questions": str(questions), "corpus": str(corpus)}}
     result = run(tmp_path, config, "--until", "prepare_data")
     assert result.returncode != 0
-    assert f"{corpus}:2: missing field 'contents'" in (tmp_path / "results/logs/prepare_data.log").read_text()
-    assert not (tmp_path / "results" / "data" / "corpus.jsonl").exists()
+    assert f"{corpus}:2: missing field 'contents'" in (tmp_path / "results/logs/prepare_data/nq.log").read_text()
+    assert not (tmp_path / "results" / "datasets" / "nq" / "data" / "corpus.jsonl").exists()
 
 
 QUALITY_COLUMNS = [name for name in report.SUMMARY_COLUMNS
@@ -320,7 +250,7 @@ def test_the_same_config_on_the_same_machine_gives_the_same_numbers(synthetic_ru
     for path in sorted(first.glob("students/*/*/adapter/selection.json")):
         assert path.read_text() == (second / path.relative_to(first)).read_text(), path
     for folder in ("refined", "answers"):
-        for path in sorted((first / folder).glob("*.jsonl")):
+        for path in sorted(first.glob(f"datasets/*/{folder}/*.jsonl")):
             assert path.read_text() == (second / path.relative_to(first)).read_text(), path
     rows = [[{k: r[k] for k in QUALITY_COLUMNS} for r in csv.DictReader((results / "summary.csv").open())]
             for results in (first, second)]
@@ -335,15 +265,16 @@ def special_edits(key: str, config: dict, workdir: Path) -> dict | None:
         "results": {"results": "results_elsewhere"},
         "models.tiny.source": {"models.tiny.source": model + "/."},  # the same folder, named otherwise
         "models.tiny.sha256": {"models.tiny.sha256": "0" * 64},
-        "data.kind": {"data.kind": "flashrag", "data.flashrag": flashrag_files(workdir)},
+        "datasets.encyclopedia.layout": {"datasets.encyclopedia.layout": "flashrag",
+                                         **{f"datasets.encyclopedia.{k}": v for k, v in flashrag_files(workdir).items()}},
+        "datasets.encyclopedia.teacher": {"datasets.encyclopedia.teacher": "llm"},
         "inference.backends": {"inference.backends": ["hf", "vllm"]},
     }
     role = re.fullmatch(r"roles\.(\w+)", key)
     if role:  # another model entry, from the same folder
         return {"models.other": {"source": model}, key: "other"}
-    block = re.fullmatch(r"data\.(hotpotqa|flashrag)\.\w+", key)
-    if block:  # a data set the run does not use: both of its files at once
-        return {f"data.{block.group(1)}": {"questions": "elsewhere/questions.jsonl", "corpus": "elsewhere/corpus.jsonl"}}
+    if re.fullmatch(r"datasets\.\w+\.(questions|corpus)", key):  # files a synthetic set does not read
+        return {key: "elsewhere/file.jsonl"}
     adapter = re.fullmatch(r"teacher\.adapters\.\w+", key)
     if adapter:  # the oracle reads no adapter
         return {key: "elsewhere/adapter"}

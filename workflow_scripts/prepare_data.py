@@ -1,7 +1,8 @@
-from refiner_lib.data import DataSettings
+from refiner_lib.data import DatasetSettings
 from refiner_lib.runtime import setup
 from refiner_lib.tasks import prepare_data
 
 setup(snakemake.log[0])
 out = snakemake.output
-prepare_data(DataSettings.from_dict(snakemake.params.data), out.questions, out.corpus, out.trees)
+prepare_data(DatasetSettings.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset), out.questions,
+             out.corpus, out.trees)
