@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .config import BASELINES, trained_variant
-from .data import needed_files, teacher_kind
+from .data import corpus_keys, corpus_owner, reads_titles, teacher_kind
 
 Key = str | tuple[str, ...]
 Keys = list[Key]
@@ -96,11 +96,19 @@ def dataset_key(wc: Wildcards, key: str) -> str:
     return f"datasets.{wc['dataset']}.{key}"  # a dataset's name holds no dot (the schema says so)
 
 
+def prepare_corpus(config: Mapping, wc: Wildcards) -> Keys:
+    """What the corpus is made from, read from the first dataset that names it
+    (a corpus file, which its name also says; or a dataset's own settings)."""
+    owner = corpus_owner(config["datasets"], wc["corpus"])
+    return [f"datasets.{owner}.{key}" for key in corpus_keys(config["datasets"][owner])]
+
+
 def prepare_data(config: Mapping, wc: Wildcards) -> Keys:
-    """The layout and what it reads: its files, or the synthetic set's settings."""
-    layout = config["datasets"][wc["dataset"]]["layout"]
-    own = ["synthetic"] if layout == "synthetic" else list(needed_files(layout, optional=True))
-    return [dataset_key(wc, key) for key in ["layout", *own]]
+    """The layout and its question files or synthetic settings; the corpus file
+    where supporting titles are mapped to its documents."""
+    block = config["datasets"][wc["dataset"]]
+    own = ["synthetic"] if block["layout"] == "synthetic" else ["questions", "eval_questions"]
+    return [dataset_key(wc, key) for key in ["layout", *own, *(["corpus"] if reads_titles(block["layout"]) else [])]]
 
 
 def split_questions(config: Mapping, wc: Wildcards) -> Keys:
@@ -215,6 +223,7 @@ def nothing(config: Mapping, wc: Wildcards) -> Keys:
 
 READS: dict[str, Callable[[Mapping, Wildcards], Keys]] = {
     "materialize_model": materialize_model,
+    "prepare_corpus": prepare_corpus,
     "prepare_data": prepare_data,
     "split_questions": split_questions,
     "build_bm25_index": build_bm25_index,

@@ -7,34 +7,68 @@ Trees: the true structure of each document where the source knows it.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import loaders, synthetic
 from .errors import ConfigError, InputError
 from .jsonl import check_unique, require, require_text
-from .sources import read_records, strip_where
-from .structure import flat_tree
+from .sources import iter_records, read_records, strip_where
 
 LOG = logging.getLogger(__name__)
 
 
 def load_corpus(path: str | Path) -> list[dict]:
-    """FlashRAG's {id, contents: "title\\ntext"}. wiki18's titles come in quotes
-    ('"Title"'): they are taken off, so that a title reads as every other one."""
-    corpus = []
-    for where, record in read_records(path):
-        doc_id = str(require(record, "id", (str, int), where))
-        contents = unquoted_title(require_text(record, "contents", where))
-        title, _, body = contents.partition("\n")
-        if not title.strip():
-            raise InputError(f"{where}: field 'contents' has an empty title line")
-        if not body.strip():
-            raise InputError(f"{where}: field 'contents' has no text after its title line (an empty document)")
-        corpus.append({"id": doc_id, "contents": contents, "_where": where})
-    check_unique(((d["id"], d["_where"]) for d in corpus), path)
-    return [{"id": d["id"], "contents": d["contents"]} for d in corpus]
+    """FlashRAG's {id, contents: "title\\ntext"}, every document at once (see corpus_documents)."""
+    return list(corpus_documents(path))
+
+
+def corpus_documents(path: str | Path) -> Iterator[dict]:
+    """FlashRAG's {id, contents: "title\\ntext"}, checked and normalized one
+    document at a time, so that a corpus of Wikipedia's size streams through
+    (only the ids are kept, to refuse a duplicate). wiki18's titles come in
+    quotes ('"Title"'): they are taken off, so that a title reads as every other one."""
+    seen: set[str] = set()
+    for where, record in iter_records(path):
+        document = normalized_document(record, where)
+        if document["id"] in seen:
+            first = next(w for w, r in iter_records(path) if str(r.get("id")) == document["id"])
+            raise InputError(f"{where}: duplicate id '{document['id']}' (first seen at {first})")
+        seen.add(document["id"])
+        yield document
+    if not seen:
+        raise InputError(f"{path}: the file has no records")
+
+
+def normalized_document(record: dict, where: str) -> dict:
+    doc_id = str(require(record, "id", (str, int), where))
+    contents = unquoted_title(require_text(record, "contents", where))
+    title, _, body = contents.partition("\n")
+    if not title.strip():
+        raise InputError(f"{where}: field 'contents' has an empty title line")
+    if not body.strip():
+        raise InputError(f"{where}: field 'contents' has no text after its title line (an empty document)")
+    return {"id": doc_id, "contents": contents}
+
+
+def title_ids(documents: Iterable[dict]) -> dict[str, str]:
+    """Title -> document id (the last document of a title wins, as a dict does)."""
+    return {d["contents"].split("\n", 1)[0].strip(): d["id"] for d in documents}
+
+
+def corpus_name(dataset: str, block: dict) -> str:
+    """The folder a dataset's corpus is prepared and indexed in (results/corpora/NAME):
+    one per corpus file, whichever datasets share it (seven datasets over wiki18
+    index it once); a corpus a dataset makes itself (synthetic, 2WikiMultihopQA's
+    contexts) is the dataset's own."""
+    if block.get("corpus"):
+        stem = re.sub(r"[^A-Za-z0-9_-]", "_", Path(block["corpus"]).name.split(".")[0]) or "corpus"
+        return f"{stem}-{hashlib.sha1(block['corpus'].encode('utf-8')).hexdigest()[:8]}"
+    return dataset
 
 
 def unquoted_title(contents: str) -> str:
@@ -73,12 +107,13 @@ def readings_of(metadata) -> dict:
     return {"readings": [r for r in readings if r]} if any(readings) else {}
 
 
-def load_hotpotqa(path: str | Path, corpus: list[dict]) -> list[dict]:
-    """HF `hotpot_qa` layout; supporting titles are mapped to corpus ids by title.
-    A title the corpus lacks is kept in the question's `supporting_missing` and
-    counted in the log; if no title at all is found, the corpus is the wrong one
-    and this is an error (the oracle would label every selection empty)."""
-    title_to_id = {d["contents"].split("\n", 1)[0].strip(): d["id"] for d in corpus}
+def load_hotpotqa(path: str | Path, corpus: Iterable[dict] | dict[str, str]) -> list[dict]:
+    """HF `hotpot_qa` layout; supporting titles are mapped to corpus ids by title
+    (`corpus`: its documents, or title_ids of them). A title the corpus lacks is
+    kept in the question's `supporting_missing` and counted in the log; if no
+    title at all is found, the corpus is the wrong one and this is an error (the
+    oracle would label every selection empty)."""
+    title_to_id = corpus if isinstance(corpus, dict) else title_ids(corpus)
     questions = []
     for where, record in read_records(path):
         answer = require_text(record, "answer", where)
@@ -155,15 +190,12 @@ class DatasetSettings:
                    block.get("eval_questions"))
 
 
-def needed_files(layout: str, optional: bool = False) -> tuple[str, ...]:
-    """The files a layout reads (with optional=True, also those it may read: an
-    eval pool, and 2WikiMultihopQA's corpus, which its own context paragraphs
-    otherwise make)."""
+def needed_files(layout: str) -> tuple[str, ...]:
+    """The files a layout reads (2WikiMultihopQA makes its corpus from its own
+    context paragraphs unless one is given; the synthetic set makes both)."""
     if layout == "synthetic":
         return ()
-    if not optional:
-        return ("questions",) if layout == "2wikimultihopqa" else ("questions", "corpus")
-    return ("questions", "eval_questions", "corpus")
+    return ("questions",) if layout == "2wikimultihopqa" else ("questions", "corpus")
 
 
 def teacher_kind(block: dict, default: str) -> str:
@@ -176,48 +208,105 @@ def answer_metrics(block: dict) -> list[str]:
     return list(block.get("metrics") or DEFAULT_METRICS.get(block["layout"], SHORT_FORM))
 
 
+@dataclass(frozen=True)
+class CorpusSettings:
+    """Where a corpus comes from: a FlashRAG file (shared by every dataset that
+    names it), or the one dataset that makes its own."""
+
+    file: str | None = None  # a FlashRAG {id, contents} file (JSONL, JSON, Parquet or hf:)
+    synthetic: synthetic.SyntheticSettings | None = None  # the embedded encyclopedia's articles
+    contexts: str | None = None  # 2WikiMultihopQA questions whose context paragraphs are the corpus
+
+    @classmethod
+    def of(cls, settings: DatasetSettings) -> "CorpusSettings":
+        if settings.corpus:
+            return cls(file=settings.corpus)
+        if settings.layout == "synthetic":
+            return cls(synthetic=settings.synthetic)
+        return cls(contexts=settings.questions)
+
+    @classmethod
+    def from_dict(cls, block: dict) -> "CorpusSettings":
+        """From corpus_keys' part of a dataset block."""
+        if block.get("corpus"):
+            return cls(file=block["corpus"])
+        if block["layout"] == "synthetic":
+            return cls(synthetic=synthetic.SyntheticSettings(**block.get("synthetic", {})))
+        return cls(contexts=block["questions"])
+
+
+def corpus_owner(datasets: dict, corpus: str) -> str:
+    """The first dataset (in the config's order) whose corpus this is: its block
+    says where the corpus comes from."""
+    return next(name for name, block in datasets.items() if corpus_name(name, block) == corpus)
+
+
+def corpus_keys(block: dict) -> tuple[str, ...]:
+    """The keys of a dataset block its corpus is made from."""
+    if block.get("corpus"):
+        return ("corpus",)
+    return ("layout", "synthetic") if block["layout"] == "synthetic" else ("layout", "questions")
+
+
 def prepare(settings: DatasetSettings) -> dict:
-    """All of prepare_data's outputs as lists: questions, corpus, trees. With
-    `eval_questions`, each question carries its `pool` (train or eval), from
-    which split_questions draws that part."""
+    """A dataset's questions, corpus and true trees as lists (what prepare_corpus
+    and prepare_data write, for library use)."""
+    corpus, trees = prepare_corpus(CorpusSettings.of(settings))
+    corpus = list(corpus)
+    return {"questions": prepare_questions(settings, title_ids(corpus)), "corpus": corpus, "trees": trees}
+
+
+def prepare_corpus(settings: CorpusSettings) -> tuple[Iterable[dict], list[dict]]:
+    """The corpus (streamed from a file, or made by the dataset itself) and the
+    true trees known for it: the synthetic articles' sections. A document
+    without a tree (a Wikipedia paragraph) is one abstract to the oracle."""
+    if settings.synthetic:
+        _, corpus, trees = synthetic_dataset(settings.synthetic)
+        return corpus, trees
+    if settings.file:
+        return corpus_documents(settings.file), []
+    return loaders.load_2wikimultihopqa(settings.contexts)[1], []  # 2Wiki's own context paragraphs
+
+
+def prepare_questions(settings: DatasetSettings, title_to_id: dict[str, str] | None = None) -> list[dict]:
+    """The normalized questions. With `eval_questions`, each carries its `pool`
+    (train or eval), from which split_questions draws that part. `title_to_id`:
+    the corpus' titles, where supporting titles are mapped to its documents
+    (HotpotQA, 2WikiMultihopQA with a corpus given)."""
     if settings.layout == "synthetic":
-        questions, corpus, trees = synthetic_dataset(settings.synthetic)
-        return {"questions": questions, "corpus": corpus, "trees": trees}
-    given = load_corpus(settings.corpus) if settings.corpus else None
+        return synthetic_dataset(settings.synthetic)[0]
     pools = [("train", settings.questions), ("eval", settings.eval_questions)] if settings.eval_questions else \
         [(None, settings.questions)]
-    questions, own_corpus = [], {}
+    questions = []
     for pool, source in pools:
-        loaded, documents = load_question_set(settings.layout, source, given)
+        loaded = load_question_set(settings.layout, source, title_to_id if settings.corpus else None)
         questions += [{**q, "pool": pool, "_where": f"{source}, question {q['id']}"} if pool else q for q in loaded]
-        for document in documents:
-            own_corpus.setdefault(document["id"], document)
     if settings.eval_questions:
         check_unique(((q["id"], q["_where"]) for q in questions), f"{settings.questions} and {settings.eval_questions}")
         questions = strip_where(questions)
-    corpus = given if given is not None else list(own_corpus.values())
-    # the annotated sets' documents are single paragraphs (a flat tree); elsewhere no structure is known
-    trees = [flat_tree(d["id"], d["contents"]) for d in corpus] if settings.layout in ANNOTATED else []
-    return {"questions": questions, "corpus": corpus, "trees": trees}
+    return questions
 
 
-def load_question_set(layout: str, source: str, corpus: list[dict] | None) -> tuple[list[dict], list[dict]]:
-    """A layout's questions, and the corpus documents the set itself brings
-    (2WikiMultihopQA's context paragraphs, unless a corpus is given)."""
+def load_question_set(layout: str, source: str, title_to_id: dict[str, str] | None) -> list[dict]:
+    """A layout's questions; supporting titles name documents of the corpus
+    given (`title_to_id`), or 2WikiMultihopQA's own context paragraphs."""
     if layout == "2wikimultihopqa":
-        questions, documents = loaders.load_2wikimultihopqa(source)
-        if corpus is not None:  # supporting titles name documents of the given corpus instead
-            return retarget_supporting(questions, corpus, source), []
-        return questions, documents
+        questions, _ = loaders.load_2wikimultihopqa(source)
+        return retarget_supporting(questions, title_to_id, source) if title_to_id is not None else questions
     if layout == "hotpotqa":
-        return load_hotpotqa(source, corpus), []
-    return {"flashrag": load_flashrag_questions, "asqa": loaders.load_asqa, "eli5": loaders.load_eli5}[layout](source), []
+        return load_hotpotqa(source, title_to_id)
+    return {"flashrag": load_flashrag_questions, "asqa": loaders.load_asqa, "eli5": loaders.load_eli5}[layout](source)
 
 
-def retarget_supporting(questions: list[dict], corpus: list[dict], corpus_path) -> list[dict]:
+def reads_titles(layout: str) -> bool:
+    """Whether a layout's questions name their supporting documents by title, so
+    that preparing them reads the corpus."""
+    return layout in ("hotpotqa", "2wikimultihopqa")
+
+
+def retarget_supporting(questions: list[dict], title_to_id: dict[str, str], corpus_path) -> list[dict]:
     """2Wiki's supporting titles as documents of a corpus given with it (found by
     title); a title it lacks is kept in `supporting_missing`, as for HotpotQA."""
-    title_to_id = {d["contents"].split("\n", 1)[0].strip(): d["id"] for d in corpus}
     for number, question in enumerate(questions):
         titles = [s["title"] for s in question["supporting"]]
         question["supporting"] = [{"doc_id": title_to_id[t], "title": t, "path": []} for t in titles if t in title_to_id]

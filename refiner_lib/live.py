@@ -109,7 +109,6 @@ class LiveStudy:
         # one retrieval map for every refiner: a typed question's documents are added to it
         self.retrieval = retrieval_map(self.results / "retrieval" / "eval.jsonl")
         self.top_k = max(len(doc_ids) for doc_ids in self.retrieval.values())
-        self.index = bm25.BM25Index.load(self.results / "retrieval" / "bm25")
         self.generator, self.generation = self._generator()
         self.tokenizer = self.generator.tokenizer
         manifests = refine_manifests(self.results)
@@ -117,6 +116,11 @@ class LiveStudy:
             raise InputError(f"{self.results / 'refined'}: no *.settings.json, which the refine jobs write beside "
                              "their outputs; for a run made before they did, run the workflow again "
                              "(make run): it reruns its refine and generate jobs, which write them")
+        # the dataset's corpus and its index (results/corpora/NAME), which every method refines from:
+        # the whole corpus, as a typed question may retrieve any of its documents
+        corpus_path = Path(manifest.read(next(iter(manifests.values())))[1]["corpus"])
+        self.corpus = by_id(load_jsonl(corpus_path))
+        self.index = bm25.BM25Index.load(corpus_path.parent / "bm25")
         self.methods = list(methods or manifests)
         self.refiners: dict[str, Refiner] = {}
         self.unavailable: dict[str, str] = {}
@@ -152,7 +156,7 @@ class LiveStudy:
         settings = {key: value for key, value in settings.items() if key != "method"}
         spec = refiner_spec(method, MethodSettings.from_dict(settings), files)
         try:
-            refiner = Refiner(dataclasses.replace(spec, retrieval=self.retrieval), self.tokenizer)
+            refiner = Refiner(dataclasses.replace(spec, retrieval=self.retrieval, corpus=self.corpus), self.tokenizer)
         except Exception as error:  # one broken variant must not take the app down
             LOG.exception("%s: could not load", method)
             self.unavailable[method] = f"could not load: {error}"

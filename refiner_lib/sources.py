@@ -26,18 +26,24 @@ HUB_PREFIX = "hf:"
 def read_records(source: str | Path) -> list[tuple[str, dict]]:
     """(where, record) for every record of `source`; a source without records is
     an error (an empty question set is no evaluation, an empty corpus no retrieval)."""
-    source = str(source)
-    if source.startswith(HUB_PREFIX):
-        records = list(hub_records(source))
-    elif source.endswith(".parquet"):
-        records = list(parquet_records(source))
-    elif not source.endswith(".jsonl") and starts_with_bracket(source):  # a .json file may be either
-        records = list(json_array_records(source))
-    else:
-        records = [(f"{source}:{line}", record) for line, record in read_jsonl(source)]
+    records = list(iter_records(source))
     if not records:
         raise InputError(f"{source}: the file has no records")
     return records
+
+
+def iter_records(source: str | Path) -> Iterator[tuple[str, dict]]:
+    """(where, record), one at a time: a JSONL file of any size is never held
+    whole (a JSON array, a Parquet file or a Hub split is)."""
+    source = str(source)
+    if source.startswith(HUB_PREFIX):
+        yield from hub_records(source)
+    elif source.endswith(".parquet"):
+        yield from parquet_records(source)
+    elif not source.endswith(".jsonl") and starts_with_bracket(source):  # a .json file may be either
+        yield from json_array_records(source)
+    else:
+        yield from ((f"{source}:{line}", record) for line, record in read_jsonl(source))
 
 
 def json_array_records(path: str) -> Iterator[tuple[str, dict]]:

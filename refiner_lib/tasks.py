@@ -13,7 +13,7 @@ from pathlib import Path
 from . import bm25, data, measure, metrics, prompts, report, splits, stages, teacher
 from .answers import extract_answer
 from .errors import InputError
-from .jsonl import load_jsonl, read_json, write_json, write_jsonl, write_text
+from .jsonl import load_jsonl, read_json, read_jsonl, write_json, write_jsonl, write_text
 from .measure import TimingSettings
 from .models import load_tokenizer
 from .inference import Prompt
@@ -33,11 +33,31 @@ def materialize_model(source: str, output_dir, sha256: str | None, trust_remote_
     materialize(source, output_dir, sha256, trust_remote_code)
 
 
-def prepare_data(settings: data.DatasetSettings, questions_path, corpus_path, trees_path) -> None:
-    prepared = data.prepare(settings)
-    write_jsonl(corpus_path, prepared["corpus"])
-    write_jsonl(trees_path, prepared["trees"])
-    write_jsonl(questions_path, prepared["questions"])
+def prepare_corpus(settings: data.CorpusSettings, corpus_path, trees_path) -> None:
+    """A corpus, normalized document by document into its file (a corpus file is
+    streamed through, never held whole), and the true trees known for it."""
+    corpus, trees = data.prepare_corpus(settings)
+    write_jsonl(corpus_path, corpus)
+    write_jsonl(trees_path, trees)
+
+
+def prepare_data(settings: data.DatasetSettings, questions_path, corpus_path=None) -> None:
+    """A dataset's normalized questions; `corpus_path` (the prepared corpus) where
+    its supporting titles are mapped to documents."""
+    title_to_id = data.title_ids(record for _, record in read_jsonl(corpus_path)) if corpus_path else None
+    write_jsonl(questions_path, data.prepare_questions(settings, title_to_id))
+
+
+def corpus_subset(corpus_path, doc_ids) -> dict[str, dict]:
+    """The documents of `doc_ids` (id -> document), read in one pass over the
+    corpus: a job holds the documents it uses, not the corpus."""
+    wanted = set(doc_ids)
+    found = {r["id"]: r for _, r in read_jsonl(corpus_path) if r["id"] in wanted}
+    missing = wanted - found.keys()
+    if missing:
+        raise InputError(f"{corpus_path}: no document '{sorted(missing)[0]}' (of {len(missing)} missing); "
+                         "was the retrieval made over another corpus?")
+    return found
 
 
 def split_questions(questions_path, part: str, num_train: int, num_eval: int, seed: int, output_path) -> None:
@@ -90,7 +110,7 @@ def teacher_doc_structuring(settings: TeacherSettings, inputs: Mapping, outputs:
     outputs: records, labels (one tree per retrieved document)."""
     doc_ids = teacher.documents_of(load_jsonl(inputs["questions"]), retrieval_map(inputs["retrieval"]))
     records, trees = teacher.doc_structuring(
-        settings.kind, doc_ids, by_id(load_jsonl(inputs["corpus"])), by_id(load_jsonl(inputs["trees"])),
+        settings.kind, doc_ids, corpus_subset(inputs["corpus"], doc_ids), by_id(load_jsonl(inputs["trees"])),
         teacher_backend(settings, inputs.get("model") or None), settings.generation_limit("doc_structuring"))
     write_json(outputs["records"], records)
     write_jsonl(outputs["labels"], trees)
@@ -254,8 +274,10 @@ def refiner_spec(method: str, settings: MethodSettings, files: dict) -> RefinerS
             max_input_tokens=refinement.max_input_tokens, max_new_tokens=refinement.max_new_tokens)
     labels = {stage: files[f"{stage}_labels"] for stage in prompts.STAGES if f"{stage}_labels" in files}
     scorer = bm25.BM25Params(**settings.local_scorer) if settings.local_scorer else bm25.BM25Params()
-    return RefinerSpec(method=method, retrieval=retrieval_map(files["retrieval"]),
-                       corpus=by_id(load_jsonl(files["corpus"])), teacher_labels=labels,
+    retrieval = retrieval_map(files["retrieval"])
+    return RefinerSpec(method=method, retrieval=retrieval,
+                       corpus=corpus_subset(files["corpus"], (d for ids in retrieval.values() for d in ids)),
+                       teacher_labels=labels,
                        budget=refinement.budget_tokens, max_context_tokens=settings.max_context_tokens,
                        student=student, local_scorer=scorer)
 

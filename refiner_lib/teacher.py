@@ -23,7 +23,7 @@ def documents_of(questions: list[dict], retrieval: dict[str, list[str]]) -> list
 def doc_structuring(kind: str, doc_ids: list[str], corpus_by_id: dict[str, dict], trees_by_id: dict[str, dict],
                     backend=None, max_new_tokens: int | None = None) -> tuple[list[dict], list[dict]]:
     if kind == "oracle":
-        trees = stages.oracle_trees(doc_ids, trees_by_id)
+        trees = stages.oracle_trees(doc_ids, trees_by_id, corpus_by_id)
     else:
         trees = stages.model_trees(backend, [corpus_by_id[d] for d in doc_ids], max_new_tokens)
     records = [doc_structuring_record("\n".join(body_paragraphs(corpus_by_id[t["id"]]["contents"])), render_outline(t))

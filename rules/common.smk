@@ -3,7 +3,8 @@ import re
 
 from refiner_lib import config_keys, prompts
 from refiner_lib.config import BASELINES, objective, student_training, trained_variant
-from refiner_lib.data import answer_metrics, needed_files, teacher_kind
+from refiner_lib import data as datasets_lib
+from refiner_lib.data import answer_metrics, corpus_keys, corpus_name, reads_titles, teacher_kind
 from refiner_lib.sources import is_local
 from refiner_lib.config_keys import base_method, method_backend, refined_by_stages, runs_student
 from refiner_lib.models import source_state
@@ -14,6 +15,23 @@ DATASETS = list(config["datasets"])
 # a dataset's own outputs (data, retrieval, teacher labels, refined contexts,
 # answers, timing, metrics), laid out as one run's results folder
 DATASET = f"{RESULTS}/datasets/{{dataset}}"
+# a corpus, prepared and indexed once for every dataset that names it
+CORPUS = f"{RESULTS}/corpora/{{corpus}}"
+
+
+def corpus_of(dataset):
+    return corpus_name(dataset, config["datasets"][dataset])
+
+
+CORPORA = list(dict.fromkeys(corpus_of(d) for d in DATASETS))
+
+
+def corpus_owner(corpus):
+    return datasets_lib.corpus_owner(config["datasets"], corpus)
+
+
+def corpus_file(dataset, name="corpus.jsonl"):
+    return f"{RESULTS}/corpora/{corpus_of(dataset)}/{name}"
 VARIANTS = list(config["training"]["variants"])
 # A method is a baseline or a variant, refined and answered with Hugging Face
 # transformers; with `vllm` in inference.backends, `METHOD@vllm` repeats each one
@@ -60,6 +78,7 @@ def teacher_threads(wildcards):
 
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
+    corpus="|".join(re.escape(c) for c in CORPORA),
     split="train|eval",
     stage="|".join(STAGES),
     variant="|".join(VARIANTS),
@@ -176,10 +195,16 @@ def training_metrics():
 
 
 def dataset_files(wildcards):
-    """The local question and corpus files a dataset is read from (none for
-    synthetic data; a Hub dataset is fetched by the job)."""
+    """The local question files a dataset is read from (none for synthetic data;
+    a Hub dataset is fetched by the job)."""
     block = config["datasets"][wildcards.dataset]
-    return [block[key] for key in needed_files(block["layout"], optional=True) if block.get(key) and is_local(block[key])]
+    return [block[key] for key in ("questions", "eval_questions") if block.get(key) and is_local(block[key])]
+
+
+def corpus_source_files(wildcards):
+    """The local file a corpus is made from: the corpus file, or 2Wiki's questions."""
+    block = config["datasets"][corpus_owner(wildcards.corpus)]
+    return [block[key] for key in corpus_keys(block) if key in ("corpus", "questions") and is_local(block[key])]
 
 
 def whole_machine():

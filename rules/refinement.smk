@@ -14,7 +14,7 @@ rule refine:
         unpack(refine_inputs),
         questions=f"{DATASET}/data/eval.jsonl",
         retrieval=f"{DATASET}/retrieval/eval.jsonl",
-        corpus=rules.prepare_data.output.corpus,
+        corpus=lambda wc: corpus_file(wc.dataset),
         generator=model_dir("generator"),
         student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
     output:
@@ -46,7 +46,7 @@ rule time_refine:
         unpack(refine_inputs),
         questions=f"{DATASET}/data/eval.jsonl",
         retrieval=f"{DATASET}/retrieval/eval.jsonl",
-        corpus=rules.prepare_data.output.corpus,
+        corpus=lambda wc: corpus_file(wc.dataset),
         generator=model_dir("generator"),
         student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
     output:

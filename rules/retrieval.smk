@@ -1,17 +1,17 @@
-# BM25 per dataset, over that dataset's corpus.
+# BM25 per corpus (shared by the datasets that name it), top-k per dataset and split.
 rule build_bm25_index:
     input:
-        corpus=rules.prepare_data.output.corpus,
+        corpus=rules.prepare_corpus.output.corpus,
     output:
         # .npy arrays, string tables and meta.json (refiner_lib/bm25.py), memory-mapped when read
-        index=directory(f"{DATASET}/retrieval/bm25"),
+        index=directory(f"{CORPUS}/bm25"),
     params:
         code=library_code("build_bm25_index"),
         bm25=declared_params("build_bm25_index", lambda settings, wc: settings["retrieval"]),
     log:
-        log_path("build_bm25_index/{dataset}"),
+        log_path("build_bm25_index/{corpus}"),
     benchmark:
-        benchmark_path("build_bm25_index/{dataset}")
+        benchmark_path("build_bm25_index/{corpus}")
     conda:
         "../envs/data.yaml"
     priority: upstream_priority
@@ -21,7 +21,7 @@ rule build_bm25_index:
 
 rule retrieve:
     input:
-        index=rules.build_bm25_index.output.index,
+        index=lambda wc: f"{RESULTS}/corpora/{corpus_of(wc.dataset)}/bm25",
         questions=rules.split_questions.output[0],
     output:
         f"{DATASET}/retrieval/{{split}}.jsonl",

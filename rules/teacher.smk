@@ -34,8 +34,8 @@ rule doc_structuring:
     input:
         questions=f"{DATASET}/data/{{split}}.jsonl",
         retrieval=f"{DATASET}/retrieval/{{split}}.jsonl",
-        corpus=rules.prepare_data.output.corpus,
-        trees=rules.prepare_data.output.trees,
+        corpus=lambda wc: corpus_file(wc.dataset),
+        trees=lambda wc: corpus_file(wc.dataset, "trees.jsonl"),
         model=teacher_model,
     output:
         records=f"{DATASET}/teacher/doc_structuring/{{split}}.json",

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import HOTPOTQA, ROOT, SHARED, need_shared
+from refiner_lib import data
 from refiner_lib.config import BASELINES
 from workflow_helpers import check_outputs, dry_run_jobs, run, tiny_config, write_config
 
@@ -74,7 +75,8 @@ def test_every_dataset_is_refined_answered_and_averaged(multi_run):
     assert len(records) == 16
     eli5 = (workdir / "results" / "datasets" / "eli5")
     assert len((eli5 / "teacher" / "query_analysis" / "train_labels.jsonl").read_text().splitlines()) == 4
-    corpus = [json.loads(line) for line in (eli5 / "data" / "corpus.jsonl").open()]
+    corpus_folder = workdir / "results" / "corpora" / data.corpus_name("eli5", config["datasets"]["eli5"])
+    corpus = [json.loads(line) for line in (corpus_folder / "corpus.jsonl").open()]
     assert not any(d["contents"].startswith('"') for d in corpus)  # wiki18's quoted titles, unquoted
     answers = [json.loads(line) for line in (eli5 / "answers" / "lora.jsonl").open()]
     assert len(answers) == 3
@@ -101,16 +103,18 @@ def test_removing_a_dataset_retrains_and_reruns_only_the_students_elsewhere(mult
 
 
 def test_adding_a_dataset_runs_its_own_jobs_and_retrains(multi_run):
-    """ASQA (STR-EM over its readings, the LLM teacher): its data, retrieval,
-    labels and every method on it; the students retrain on the larger merged
-    set, so their side reruns on the other datasets too; nothing else does."""
+    """ASQA (STR-EM over its readings, the LLM teacher) over ELI5's corpus: its
+    questions, retrieval, labels and every method on it, but no new corpus or
+    index (the corpus file is prepared and indexed once); the students retrain
+    on the larger merged set, so their side reruns on the other datasets too;
+    nothing else does."""
     workdir, config = multi_run["workdir"], multi_run["config"]
     more = copy.deepcopy(config)
     more["datasets"]["asqa"] = {"layout": "asqa", "questions": str(need_shared(SHARED / "asqa" / "dev.json")),
                                 "corpus": config["datasets"]["eli5"]["corpus"], "split": dict(SPLIT)}
     methods = len(BASELINES) + len(config["training"]["variants"])
-    own = {"prepare_data": 1, "split_questions": 2, "build_bm25_index": 1, "retrieve": 2, "query_analysis": 2,
-           "doc_structuring": 2, "global_selection": 2}
+    own = {"prepare_data": 1, "split_questions": 2, "retrieve": 2, "query_analysis": 2, "doc_structuring": 2,
+           "global_selection": 2}
     expected = student_side(config, list(config["datasets"]))
     for rule in ("refine", "time_refine", "generate"):  # every method on the new dataset
         expected[rule] += methods - len(config["training"]["variants"])
@@ -135,8 +139,10 @@ def test_the_seven_datasets_config_plans_the_whole_benchmark(tmp_path):
     corpus.symlink_to(need_shared(SHARED / "flashrag" / "wiki18_passages_sample.jsonl"))
     jobs = dry_run_jobs(tmp_path, config)
     methods = len(BASELINES) + len(config["training"]["variants"])
-    per_dataset = {"prepare_data": 1, "split_questions": 2, "build_bm25_index": 1, "retrieve": 2,
-                   "query_analysis": 2, "doc_structuring": 2, "global_selection": 2, "evaluate": methods}
+    per_dataset = {"prepare_data": 1, "split_questions": 2, "retrieve": 2, "query_analysis": 2,
+                   "doc_structuring": 2, "global_selection": 2, "evaluate": methods}
     for rule, count in per_dataset.items():
         assert jobs[rule] == 7 * count, rule
+    # one wiki18 for all seven: prepared and indexed once
+    assert jobs["prepare_corpus"] == jobs["build_bm25_index"] == 1
     assert jobs["merge_training_records"] == len(config["training"]["stages"]) and jobs["summarize"] == 1

@@ -54,9 +54,9 @@ def test_model_jobs_ask_for_one_gpu_and_the_others_none(tmp_path, teacher):
     config["teacher"]["kind"] = teacher
     gpus = planned_gpus(tmp_path, config)
     teacher_gpu = {1} if teacher == "llm" else {0}
-    expected = {"materialize_model": {0}, "prepare_data": {0}, "split_questions": {0}, "build_bm25_index": {0},
-                "retrieve": {0}, "query_analysis": teacher_gpu, "doc_structuring": teacher_gpu,
-                "global_selection": teacher_gpu, "train_student": {1}, "quantize_student": {1}, "generate": {1},
+    expected = {"materialize_model": {0}, "prepare_corpus": {0}, "prepare_data": {0}, "split_questions": {0},
+                "build_bm25_index": {0}, "retrieve": {0}, "query_analysis": teacher_gpu, "doc_structuring": teacher_gpu,
+                "global_selection": teacher_gpu, "merge_training_records": {0}, "train_student": {1}, "quantize_student": {1}, "generate": {1},
                 "time_generate": {1}, "evaluate": {0}, "summarize": {0}, "plot_results": {0}}
     for rule in ("refine", "time_refine"):  # the baselines run no refiner model
         expected.update({f"{rule}:{method}": {0} for method in ("full", "local_only", "selection_only", "teacher")})

@@ -5,6 +5,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 from matplotlib import pyplot as plt
 from matplotlib.text import Text
 
@@ -122,3 +123,44 @@ def test_rounding_never_hides_which_side_of_zero_or_of_alpha_a_figure_is_on():
     assert report.p_value_text(0.0017) == "0.0017" and report.p_value_text(0.04998) == "0.04998"
     assert report.difference_text({"difference": -0.02, "ci_low": -0.04, "ci_high": -0.004}) == \
         "-0.020 [-0.040, -0.004]"
+
+
+def test_several_datasets_get_their_rows_and_an_average_each_counting_once(tmp_path):
+    """Dataset a: 40 questions; dataset b: 10, where only b has ROUGE-L. The
+    average row's F1 is the mean of the two datasets' means (not of the 50
+    questions), its ROUGE-L b's own, and the paired table compares per dataset
+    and over both."""
+    rng = np.random.default_rng(1)
+    documents = []
+    for name, size in (("a", 40), ("b", 10)):
+        base = rng.uniform(0.2, 0.9, size)
+        for variant, shift in (("lora", 0.0), ("qlora", -0.3)):
+            document_ = document(variant, np.clip(base + shift, 0, 1)[:size], stages=True)
+            document_["per_question"] = document_["per_question"][:size]
+            document_["summary"]["dataset"] = name
+            if name == "b":
+                for row in document_["per_question"]:
+                    row["rouge_l"] = 0.25 + shift
+            documents.append(document_)
+    paths = []
+    for number, content in enumerate(documents):
+        paths.append(tmp_path / f"{number}.json")
+        paths[-1].write_text(json.dumps(content))
+    out = {key: tmp_path / name for key, name in (("csv", "s.csv"), ("md", "s.md"), ("paired", "p.csv"),
+                                                  ("html", "s.html"))}
+    tasks.summarize(paths, [], out)
+    rows = {(r["dataset"], r["variant"]): r for r in read_csv(out["csv"])}
+    assert list(rows) == [("a", "lora"), ("a", "qlora"), ("b", "lora"), ("b", "qlora"),
+                          ("average", "lora"), ("average", "qlora")]
+    for variant in ("lora", "qlora"):
+        means = [np.mean([q["f1"] for q in d["per_question"]]) for d in documents if d["summary"]["variant"] == variant]
+        assert float(rows["average", variant]["f1"]) == pytest.approx(np.mean(means), abs=1e-4)
+        assert rows["average", variant]["questions"] == "50"
+        assert rows["average", variant]["rouge_l"] == rows["b", variant]["rouge_l"] != ""
+        assert rows["a", variant]["rouge_l"] == ""
+    paired = [r for r in read_csv(out["paired"]) if r["metric"] == "f1"]
+    assert [(r["dataset"], r["n"]) for r in paired] == [("a", "40"), ("b", "10"), ("average", "50")]
+    assert all(r["significant"] == "True" for r in paired)
+    markdown = out["md"].read_text()
+    assert "Over all datasets: Significant at 95%" in markdown and "On b:" in markdown
+    assert "| ROUGE-L" in markdown

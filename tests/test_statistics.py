@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from refiner_lib import statistics
 from refiner_lib.statistics import bootstrap_interval, is_significant, paired_comparison, sign_flip_p_value
 
 
@@ -72,3 +73,30 @@ def test_significant_needs_both_the_interval_and_the_p_value():
     assert is_significant({"ci_low": -0.2, "ci_high": -0.01, "p_value": 0.01})
     assert not is_significant({"ci_low": -0.01, "ci_high": 0.2, "p_value": 0.01})  # interval holds 0
     assert not is_significant({"ci_low": 0.01, "ci_high": 0.2, "p_value": 0.06})
+
+
+def test_one_group_gives_the_plain_bootstrap_and_paired_figures():
+    """The average over datasets reduces to the one dataset's figures."""
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0, 1, 30)
+    assert statistics.stratified_interval([values], seed=5) == statistics.bootstrap_interval(values, seed=5)
+    a = {f"q{i}": float(v) for i, v in enumerate(values)}
+    b = {f"q{i}": float(v) - 0.1 * (i % 3) for i, v in enumerate(values)}
+    macro, plain = statistics.macro_paired_comparison([(a, b)], seed=2), statistics.paired_comparison(a, b, seed=2)
+    assert macro.keys() == plain.keys()
+    for key in macro:
+        assert macro[key] == pytest.approx(plain[key], rel=1e-12), key
+
+
+def test_every_dataset_counts_once_in_the_average():
+    """Worked by hand: dataset A (2 questions) differs by +1 on each, dataset B
+    (4 questions) by 0: the average difference is (1 + 0) / 2 = 0.5, not 2 / 6.
+    The weighted sign flips: A's questions weigh 1/4 each, B's 0; of the 4
+    patterns of A's signs, 2 reach |sum| = 0.5, so p = 0.5."""
+    a = ({"a1": 1.0, "a2": 1.0}, {"a1": 0.0, "a2": 0.0})
+    b = ({f"b{i}": 0.5 for i in range(4)}, {f"b{i}": 0.5 for i in range(4)})
+    result = statistics.macro_paired_comparison([a, b], seed=0)
+    assert result["n"] == 6 and result["difference"] == 0.5 and result["p_value"] == 0.5
+    assert result["ci_low"] == result["ci_high"] == 0.5  # no spread within either dataset
+    low, high = statistics.stratified_interval([[0.0, 1.0] * 10, [0.5] * 8], seed=0)
+    assert low < 0.5 < high and high - low < 0.5  # the constant dataset narrows the average's interval

@@ -26,7 +26,8 @@ def refinement_inputs(tiny_model, synthetic_data, tmp_path_factory):
     doc_ids = {r["id"]: r["doc_ids"] for r in retrieval}
     tree_by_id = {t["id"]: t for t in trees}
     labels = {"query_analysis": stages.oracle_query_analysis(asked),
-              "doc_structuring": stages.oracle_trees(teacher.documents_of(asked, doc_ids), tree_by_id),
+              "doc_structuring": stages.oracle_trees(teacher.documents_of(asked, doc_ids), tree_by_id,
+                                                     {d["id"]: d for d in corpus}),
               "global_selection": stages.oracle_selection(asked, doc_ids, tree_by_id)}
     paths = {"eval": folder / "eval.jsonl", "retrieval": folder / "retrieval.jsonl", "corpus": folder / "corpus.jsonl"}
     write_jsonl(paths["eval"], asked)

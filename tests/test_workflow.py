@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from conftest import HOTPOTQA, need_shared
 import config_edits
-from refiner_lib import config_keys, report
+from refiner_lib import config_keys, data, report
 from refiner_lib.config import validate
 from workflow_helpers import check_outputs, dry_run_jobs, run, tiny_config, write_config
 
@@ -131,7 +131,8 @@ RERUNS = {
                                   {"build_bm25_index": 1, "retrieve": 2, "doc_structuring": 2, "global_selection": 2,
                                    "merge_training_records": 1, "train_student": 2, "quantize_student": 2, **EVAL_SIDE}),
     "synthetic data seed": ({"datasets.encyclopedia.synthetic.seed": 8},
-                            {"prepare_data": 1, "build_bm25_index": 1, "split_questions": 2, "retrieve": 2,
+                            {"prepare_corpus": 1, "prepare_data": 1, "build_bm25_index": 1, "split_questions": 2,
+                             "retrieve": 2,
                              **TEACHER_JOBS, **MERGES, "train_student": 4, "quantize_student": 4, **EVAL_SIDE}),
     "DQA objective kd -> sft": ({"training.objective.query_analysis": "sft"},
                                 {"train_student": 2, "quantize_student": 2, **eval_side(4)}),
@@ -226,10 +227,11 @@ def test_bad_data_stops_naming_file_line_and_field(tiny_model, tmp_path):
     config = tiny_config(tiny_model)
     config["datasets"] = {"nq": {"layout": "flashrag", "split": {"num_train": 1, "num_eval": 1},
                                  "questions": str(questions), "corpus": str(corpus)}}
-    result = run(tmp_path, config, "--until", "prepare_data")
+    result = run(tmp_path, config, "--until", "prepare_corpus")
     assert result.returncode != 0
-    assert f"{corpus}:2: missing field 'contents'" in (tmp_path / "results/logs/prepare_data/nq.log").read_text()
-    assert not (tmp_path / "results" / "datasets" / "nq" / "data" / "corpus.jsonl").exists()
+    name = data.corpus_name("nq", config["datasets"]["nq"])
+    assert f"{corpus}:2: missing field 'contents'" in (tmp_path / f"results/logs/prepare_corpus/{name}.log").read_text()
+    assert not (tmp_path / "results" / "corpora" / name / "corpus.jsonl").exists()
 
 
 QUALITY_COLUMNS = [name for name in report.SUMMARY_COLUMNS
@@ -273,7 +275,7 @@ def special_edits(key: str, config: dict, workdir: Path) -> dict | None:
     role = re.fullmatch(r"roles\.(\w+)", key)
     if role:  # another model entry, from the same folder
         return {"models.other": {"source": model}, key: "other"}
-    if re.fullmatch(r"datasets\.\w+\.(questions|corpus)", key):  # files a synthetic set does not read
+    if re.fullmatch(r"datasets\.\w+\.(questions|eval_questions|corpus)", key):  # files a synthetic set does not read
         return {key: "elsewhere/file.jsonl"}
     adapter = re.fullmatch(r"teacher\.adapters\.\w+", key)
     if adapter:  # the oracle reads no adapter

@@ -186,7 +186,7 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
             answers = [json.loads(line) for line in (results / "datasets" / name / "answers" / f"{method}.jsonl").open()]
             assert len(answers) == dataset["split"]["num_eval"]
     timed = stage_times.read_benchmarks(results)
-    expected = {"materialize_model", "prepare_data", "split_questions", "build_bm25_index", "retrieve", "query_analysis",
+    expected = {"materialize_model", "prepare_corpus", "prepare_data", "split_questions", "build_bm25_index", "retrieve", "query_analysis",
                 "doc_structuring", "global_selection", "merge_training_records", "train_student", "refine", "generate",
                 "time_refine", "time_generate", "evaluate", "summarize", "plot_results"}
     if any(s.get("ptq") for s in config["training"]["variants"].values()):

@@ -3,6 +3,5 @@ from refiner_lib.runtime import setup
 from refiner_lib.tasks import prepare_data
 
 setup(snakemake.log[0])
-out = snakemake.output
-prepare_data(DatasetSettings.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset), out.questions,
-             out.corpus, out.trees)
+prepare_data(DatasetSettings.from_dict(snakemake.wildcards.dataset, snakemake.params.dataset),
+             snakemake.output.questions, snakemake.input.corpus or None)
