@@ -178,9 +178,8 @@ class DatasetSettings:
     eval_questions: str | None = None  # the eval part's own pool (a test split); then `questions` is the train pool
 
     def __post_init__(self):
-        for field in needed_files(self.layout):
-            if not getattr(self, field):
-                raise ConfigError(f"key 'datasets.{self.name}.{field}': missing (layout {self.layout} reads it)")
+        if self.layout != "synthetic" and not self.questions:  # the corpus: checked where it is read (CorpusSettings.of)
+            raise ConfigError(f"key 'datasets.{self.name}.questions': missing (layout {self.layout} reads it)")
 
     @classmethod
     def from_dict(cls, name: str, block: dict) -> "DatasetSettings":
@@ -223,6 +222,8 @@ class CorpusSettings:
             return cls(file=settings.corpus)
         if settings.layout == "synthetic":
             return cls(synthetic=settings.synthetic)
+        if "corpus" in needed_files(settings.layout):
+            raise ConfigError(f"key 'datasets.{settings.name}.corpus': missing (layout {settings.layout} reads it)")
         return cls(contexts=settings.questions)
 
     @classmethod

@@ -92,7 +92,9 @@ def test_eval_questions_are_their_own_pool(tmp_path):
 
 def test_a_dataset_names_the_file_its_layout_needs():
     with pytest.raises(ConfigError, match=r"datasets\.asqa\.corpus"):
-        data.DatasetSettings("asqa", "asqa", "questions.json")
+        data.prepare(data.DatasetSettings("asqa", "asqa", "questions.json"))
+    with pytest.raises(ConfigError, match=r"datasets\.nq\.questions"):
+        data.DatasetSettings("nq", "flashrag", corpus="corpus.jsonl")
     assert data.DatasetSettings("2wiki", "2wikimultihopqa", "dev.json").corpus is None  # its contexts make one
 
 

@@ -354,6 +354,7 @@ def test_workflow_scripts_read_the_config_only_through_params():
     keys that change no result may be read so (config_keys.NO_RESULT)."""
     scripts = Path(__file__).parent.parent / "workflow_scripts"
     for script in scripts.glob("*.py"):
-        for read in re.findall(r"snakemake\.config((?:\[\"\w+\"\])+)", script.read_text()):
-            key = ".".join(re.findall(r"\"(\w+)\"", read))
+        # a key part taken from a wildcard (a dataset's name) stands for any: `datasets.*.split`
+        for read in re.findall(r"snakemake\.config((?:\[(?:\"\w+\"|snakemake\.wildcards\.\w+)\])+)", script.read_text()):
+            key = ".".join(part or "*" for part in re.findall(r"\[(?:\"(\w+)\"|snakemake\.wildcards\.\w+)\]", read))
             assert key in config_keys.NO_RESULT, f"{script.name} reads config key {key} outside its params"

@@ -136,6 +136,8 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
         named = config["datasets"][row["dataset"]].get("metrics") or data.DEFAULT_METRICS.get(
             config["datasets"][row["dataset"]]["layout"], data.SHORT_FORM)
         unscored = {f"{m}{s}" for m in long_form - set(named) for s in ("", "_ci_low", "_ci_high")}
+        if config["datasets"][row["dataset"]]["layout"] not in data.ANNOTATED:  # no gold sections to score ADR on
+            unscored |= {f"adr_{m}{s}" for m in ("recall", "precision") for s in ("", "_ci_low", "_ci_high")}
         for column in set(report.SUMMARY_COLUMNS) - {"dataset", "variant"} - blank_by_definition(row["variant"]) - \
                 unscored:
             assert row[column] != "" and float(row[column]) >= 0, (row["variant"], column)  # every metric filled
