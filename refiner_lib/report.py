@@ -53,7 +53,7 @@ METRIC_TITLES = {
 
 def format_interval(row: dict, column: str) -> str:
     """`0.412 [0.35, 0.47]`: the mean and its 95% interval; empty where the metric does not apply."""
-    if row.get(column) is None:
+    if blank_nan(row.get(column)) is None:  # a DataFrame's row holds NaN where a dict held None
         return ""
     return f"{row[column]:.3f} [{row[f'{column}_ci_low']:.2f}, {row[f'{column}_ci_high']:.2f}]"
 
@@ -114,7 +114,7 @@ def training_row(path, metrics: dict) -> dict:
 
 
 def format_value(value) -> str:
-    if value is None:
+    if blank_nan(value) is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) >= 1e4 else f"{value:.4f}"

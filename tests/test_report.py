@@ -163,4 +163,4 @@ def test_several_datasets_get_their_rows_and_an_average_each_counting_once(tmp_p
     assert all(r["significant"] == "True" for r in paired)
     markdown = out["md"].read_text()
     assert "Over all datasets: Significant at 95%" in markdown and "On b:" in markdown
-    assert "| ROUGE-L" in markdown
+    assert "| ROUGE-L" in markdown and "nan" not in markdown
