@@ -6,7 +6,7 @@ test_editing_any_config_key_reruns_exactly_the_jobs_that_read_it).
 
 A key is dotted (`training.lora.r`), or a tuple of its parts where a part may
 hold a dot (a model's name: `("models", "qwen2.5-7b")`); a key names its whole
-subtree (`data.synthetic`). What a job reads can depend on the config itself (the
+subtree (`datasets.encyclopedia.synthetic`). What a job reads can depend on the config itself (the
 oracle teacher reads none of the LLM teacher's settings), so each rule's entry
 is a function of the config and the job's wildcards. Keys that shape a job's
 inputs (a model's role, a variant's quantization that picks the adapter a PTQ

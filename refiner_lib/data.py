@@ -139,7 +139,7 @@ def report_missing_titles(questions: list[dict], path) -> None:
     total = len(missing) + sum(len(q["supporting"]) for q in questions)
     if len(missing) == total:
         raise InputError(f"{path}: none of the {total} supporting titles is a document title of the corpus "
-                         f"(first: '{missing[0][1]}' at {missing[0][0]}); is data.hotpotqa.corpus the right corpus?")
+                         f"(first: '{missing[0][1]}' at {missing[0][0]}); is the dataset's `corpus` the right one?")
     LOG.warning("%s: %d of %d supporting titles are not in the corpus, kept in each question's "
                 "'supporting_missing' (first: '%s' at %s)", path, len(missing), total, missing[0][1], missing[0][0])
 
