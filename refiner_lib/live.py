@@ -154,9 +154,9 @@ class LiveStudy:
             self.unavailable[method] = "missing: " + ", ".join(f"{files[name]} ({name})" for name in absent)
             return
         settings = {key: value for key, value in settings.items() if key != "method"}
-        spec = refiner_spec(method, MethodSettings.from_dict(settings), files)
+        spec = refiner_spec(method, MethodSettings.from_dict(settings), files, self.corpus)
         try:
-            refiner = Refiner(dataclasses.replace(spec, retrieval=self.retrieval, corpus=self.corpus), self.tokenizer)
+            refiner = Refiner(dataclasses.replace(spec, retrieval=self.retrieval), self.tokenizer)
         except Exception as error:  # one broken variant must not take the app down
             LOG.exception("%s: could not load", method)
             self.unavailable[method] = f"could not load: {error}"

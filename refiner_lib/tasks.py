@@ -258,7 +258,7 @@ def attach_soft_targets(records: list[dict], labels: list[dict], stage: str, lab
             record[SOFT_TARGET] = target
 
 
-def refiner_spec(method: str, settings: MethodSettings, files: dict) -> RefinerSpec:
+def refiner_spec(method: str, settings: MethodSettings, files: dict, corpus: dict | None = None) -> RefinerSpec:
     """A method's refiner from its settings (the `refine` rule's params) and
     files: `retrieval`, `corpus`, `{stage}_labels` for the teacher's labels,
     `student` (its base) and one folder per trained stage."""
@@ -275,8 +275,9 @@ def refiner_spec(method: str, settings: MethodSettings, files: dict) -> RefinerS
     labels = {stage: files[f"{stage}_labels"] for stage in prompts.STAGES if f"{stage}_labels" in files}
     scorer = bm25.BM25Params(**settings.local_scorer) if settings.local_scorer else bm25.BM25Params()
     retrieval = retrieval_map(files["retrieval"])
-    return RefinerSpec(method=method, retrieval=retrieval,
-                       corpus=corpus_subset(files["corpus"], (d for ids in retrieval.values() for d in ids)),
+    if corpus is None:  # the documents retrieved for these questions (the demo app brings the whole corpus)
+        corpus = corpus_subset(files["corpus"], (d for ids in retrieval.values() for d in ids))
+    return RefinerSpec(method=method, retrieval=retrieval, corpus=corpus,
                        teacher_labels=labels,
                        budget=refinement.budget_tokens, max_context_tokens=settings.max_context_tokens,
                        student=student, local_scorer=scorer)

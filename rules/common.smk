@@ -61,7 +61,7 @@ def attempt_number(wildcards, attempt):
 
 def dataset_teacher(wildcards):
     """oracle or llm: the dataset's own choice, else teacher.kind where it has annotations."""
-    return teacher_kind(config["datasets"][wildcards.dataset], config["teacher"]["kind"])
+    return config_keys.dataset_teacher(config, {"dataset": wildcards.dataset})
 
 
 # GPUs a job asks a cluster for (resource `gpu`, sent by the SLURM plugin as --gpus):
