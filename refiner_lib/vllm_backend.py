@@ -35,7 +35,11 @@ class VLLMBackend(Backend):
                  adapters: dict[str, str] | None = None, dtype: str = "float32", kv_cache_gb: int = 2, seed: int = 0):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # one process: no fork of the engine
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gb))  # GiB of KV cache on a CPU
-        from vllm import LLM
+        try:
+            from vllm import LLM
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError("inference.backends names vllm, which is not installed in this environment: "
+                                      "`make vllm` adds it to .venv (see requirements-vllm.txt)") from None
 
         self.adapters = {stage: str(path) for stage, path in (adapters or {}).items() if path}
         if any(path.startswith("hf:") for path in self.adapters.values()):
