@@ -56,6 +56,22 @@ def runs_student(method: str) -> bool:
     return base_method(method) not in BASELINES
 
 
+def methods(config: Mapping) -> list[str]:
+    """Every method: the baselines and variants, refined and answered with
+    Hugging Face transformers; with `vllm` in inference.backends, `METHOD@vllm`
+    repeats each one vLLM can serve (a QLoRA adapter there runs on the 16-bit
+    base; no PTQ variant)."""
+    variants = config["training"]["variants"]
+    on_hf = list(BASELINES) + list(variants)
+    return on_hf + [f"{method}@{backend}" for backend in config["inference"]["backends"] if backend != "hf"
+                    for method in on_hf if not variants.get(method, {}).get("ptq")]
+
+
+def methods_on(config: Mapping, backend: str) -> list[str]:
+    """The methods served on `backend`: one latency pass times them together."""
+    return [method for method in methods(config) if method_backend(method) == backend]
+
+
 def refined_by_stages(method: str) -> bool:
     """`full` only cuts the retrieved text: no stage labels, no refinement settings."""
     return base_method(method) != "full"
@@ -196,7 +212,11 @@ def refine(config: Mapping, wc: Wildcards) -> Keys:
 
 
 def time_refine(config: Mapping, wc: Wildcards) -> Keys:
-    return refine(config, wc) + ["measurement", "seed"]
+    """What every method on the backend refines with (one job times them all)."""
+    keys: Keys = []
+    for method in methods_on(config, wc["backend"]):
+        keys += [key for key in refine(config, {**wc, "method": method}) if key not in keys]
+    return keys + ["measurement", "seed"]
 
 
 def generate(config: Mapping, wc: Wildcards) -> Keys:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,46 @@ def peak_memory_mb() -> tuple[float, str]:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_rss"
+
+
+def in_own_process(function, *args):
+    """function(*args) in a child process, its result sent back: what a step
+    reports as its peak memory is then its own (a process' peak RSS cannot be
+    reset). Forked on Linux, so the child starts with the parent's imports and
+    no CUDA context; spawned elsewhere (macOS' system libraries are not fork-safe)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=send_result, args=(sender, function, args))
+    child.start()
+    sender.close()
+    try:
+        succeeded, value = receiver.recv()
+    except EOFError:
+        child.join()
+        raise RuntimeError(f"{function.__name__}: its process ended (exit code {child.exitcode}) "
+                           "before sending a result") from None
+    finally:
+        receiver.close()
+    child.join()
+    if not succeeded:
+        raise value
+    return value
+
+
+def send_result(sender, function, args) -> None:
+    """A child's side of in_own_process: the result, or the error it raised
+    (its traceback kept in the message when the error cannot be sent as is)."""
+    try:
+        sender.send((True, function(*args)))
+    except BaseException as error:  # noqa: BLE001 - every failure goes back to the parent
+        try:
+            sender.send((False, error))
+        except Exception:  # noqa: BLE001
+            sender.send((False, RuntimeError("".join(traceback.format_exception(error)))))
+    finally:
+        sender.close()
 
 
 def tensor_parameters(tensor) -> int:

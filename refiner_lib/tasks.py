@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import bm25, data, measure, metrics, prompts, report, splits, stages, teacher
 from .answers import extract_answer
+from .config_keys import base_method
 from .errors import InputError
 from .jsonl import load_jsonl, read_json, read_jsonl, write_json, write_jsonl, write_text
 from .measure import TimingSettings
@@ -286,7 +287,7 @@ def refiner_spec(method: str, settings: MethodSettings, files: dict, corpus: dic
 def refine_variant(spec: RefinerSpec, eval_path, generator_dir, output_path) -> None:
     """The quality pass: every eval question refined, with the FLOPs it took and
     the tokens of its retrieved and refined text. Nothing is timed here (see
-    time_refinement), so this pass may share the machine."""
+    time_refiners), so this pass may share the machine."""
     refiner = Refiner(spec, load_tokenizer(generator_dir))
     rows = []
     for q in load_jsonl(eval_path):
@@ -312,10 +313,24 @@ def check_budget(rows: list[dict], budget: int | None) -> None:
                 "(first: question %s)", len(over), len(rows), budget, over[0])
 
 
-def time_refinement(spec: RefinerSpec, eval_path, generator_dir, timing: TimingSettings, cost_path) -> None:
-    """The latency pass, run alone on the machine: a seeded sample of questions
-    refined one at a time after untimed warm-up ones; with the refiner's
-    parameters, weights, sizes and this process' peak memory."""
+def time_refiners(refiners: Mapping[str, tuple[MethodSettings, dict]], eval_path, generator_dir,
+                  timing: TimingSettings, cost_path) -> None:
+    """The refiners' latency pass, run alone on the machine: every method
+    (refiners: method -> its settings and files, as refiner_spec takes them) in
+    turn, each in a process of its own, so that the peak memory it reports is its
+    own; the same seeded sample of questions for each."""
+    corpus, methods = None, {}
+    for method, (settings, files) in refiners.items():
+        spec = refiner_spec(base_method(method), settings, files, corpus)
+        corpus = spec.corpus  # every method refines the documents retrieved for the same questions
+        methods[method] = measure.in_own_process(refiner_timing, spec, eval_path, generator_dir, timing)
+    write_json(cost_path, {"order": "one method after another, each in a process of its own", "methods": methods})
+
+
+def refiner_timing(spec: RefinerSpec, eval_path, generator_dir, timing: TimingSettings) -> dict:
+    """One refiner's latency: a seeded sample of questions refined one at a
+    time after untimed warm-up ones; with the refiner's parameters, weights,
+    sizes and this process' peak memory."""
     warmup, timed = measure.latency_sample(load_jsonl(eval_path), timing)
     refiner = Refiner(spec, load_tokenizer(generator_dir))
 
@@ -327,7 +342,7 @@ def time_refinement(spec: RefinerSpec, eval_path, generator_dir, timing: TimingS
         return refiner.refine(question)
 
     seconds = measure.time_each(cold, warmup, timed)
-    write_json(cost_path, {**refiner.cost(), **measure.timing_summary(seconds, timing, [q["id"] for q in timed])})
+    return {**refiner.cost(), **measure.timing_summary(seconds, timing, [q["id"] for q in timed])}
 
 
 def answer_prompts(backend, refined: list[dict], questions: dict) -> list[str]:
@@ -395,10 +410,11 @@ def time_generation(refined_paths: dict, inputs: Mapping, generation: Generation
                                        for method, values in seconds.items()}})
 
 
-def generator_timing(cost: dict, method: str) -> dict:
-    """One method's view of the shared generator timing file."""
+def method_timing(cost: dict, method: str, rule: str) -> dict:
+    """One method's view of a latency pass's file (`rule`'s output: it times
+    every method of a backend)."""
     if method not in cost.get("methods", {}):
-        raise InputError(f"generator timing: no row for method '{method}' (rerun time_generate)")
+        raise InputError(f"{rule}: no row for method '{method}' (rerun {rule})")
     shared = {k: v for k, v in cost.items() if k != "methods"}
     return {**shared, **cost["methods"][method]}
 
@@ -421,8 +437,8 @@ def evaluate(method: str, inputs: Mapping, output_path, metric_names=data.SHORT_
                "refine_flops_per_query": metrics.mean([refined[r["id"]]["refine_flops"] for r in rows]),
                "generate_flops_per_query": metrics.mean([answers[r["id"]]["generate_flops"] for r in rows])}
     if inputs.get("refine_cost") and inputs.get("generate_cost"):
-        summary.update(report.cost_columns(read_json(inputs["refine_cost"]),
-                                           generator_timing(read_json(inputs["generate_cost"]), method)))
+        summary.update(report.cost_columns(method_timing(read_json(inputs["refine_cost"]), method, "time_refine"),
+                                           method_timing(read_json(inputs["generate_cost"]), method, "time_generate")))
     write_json(output_path, {"summary": summary, "per_question": rows})
 
 

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: result paths, the variants, and per-rule inputs.
 import re
+from types import SimpleNamespace as Namespace
 
 from refiner_lib import config_keys, prompts
 from refiner_lib.config import BASELINES, objective, student_training, trained_variant
@@ -33,20 +34,15 @@ def corpus_owner(corpus):
 def corpus_file(dataset, name="corpus.jsonl"):
     return f"{RESULTS}/corpora/{corpus_of(dataset)}/{name}"
 VARIANTS = list(config["training"]["variants"])
-# A method is a baseline or a variant, refined and answered with Hugging Face
-# transformers; with `vllm` in inference.backends, `METHOD@vllm` repeats each one
-# vLLM can serve (a QLoRA adapter there runs on the 16-bit base; no PTQ variant).
 BACKENDS = list(config["inference"]["backends"])
-# baselines and ablations run no refiner model (refiner_lib.config.BASELINES)
-HF_METHODS = list(BASELINES) + VARIANTS
+# baselines and variants, with their METHOD@vllm repeats (refiner_lib.config_keys.methods)
+METHODS = config_keys.methods(config)
 
 
 def ptq_settings(variant):
     return config["training"]["variants"].get(variant, {}).get("ptq")
 
 
-METHODS = HF_METHODS + [f"{m}@{backend}" for backend in BACKENDS if backend != "hf"
-                        for m in HF_METHODS if not ptq_settings(m)]
 TRAINED_STAGES = list(config["training"]["stages"])
 STAGES = list(prompts.STAGES)
 SPLITS = ["train", "eval"]
@@ -174,8 +170,8 @@ def library_code(script):
 
 
 def methods_on(backend):
-    """The methods whose generator runs on `backend` (timed together)."""
-    return [m for m in METHODS if method_backend(m) == backend]
+    """The methods served on `backend`: their latency passes time them together."""
+    return config_keys.methods_on(config, backend)
 
 
 def stage_labels(wildcards):
@@ -186,6 +182,17 @@ def stage_labels(wildcards):
 
 def refine_inputs(wildcards):
     return {**student_inputs(wildcards), **stage_labels(wildcards)}
+
+
+def timed_refiners(wildcards):
+    """method -> the files of its own (student models, teacher labels) for every
+    method on the backend: time_refine times them all."""
+    return {method: refine_inputs(Namespace(dataset=wildcards.dataset, method=method))
+            for method in methods_on(wildcards.backend)}
+
+
+def timed_refiner_files(wildcards):
+    return sorted({path for files in timed_refiners(wildcards).values() for path in files.values()})
 
 
 def training_metrics():
@@ -262,8 +269,17 @@ def training_settings(settings, wildcards):
 
 def refine_params(settings, wildcards):
     """The settings that decide a method's refined contexts (not its timing)."""
-    variant = settings.get("training", {}).get("variants", {}).get(base_method(wildcards.method), {})
-    student = runs_student(wildcards.method)
+    return method_params(settings, wildcards.method)
+
+
+def timed_refine_params(settings, wildcards):
+    """refine_params of every method on the backend."""
+    return {method: method_params(settings, method) for method in methods_on(wildcards.backend)}
+
+
+def method_params(settings, method):
+    variant = settings.get("training", {}).get("variants", {}).get(base_method(method), {})
+    student = runs_student(method)
     return {
         "refinement": settings.get("refinement"),
         # the local scorer is BM25 with retrieval's constants (refiner_lib.bm25.BM25Params)
@@ -272,5 +288,5 @@ def refine_params(settings, wildcards):
         "quantization": variant.get("quantization"),
         "ptq": variant.get("ptq"),
         "trained_stages": settings["training"]["stages"] if student else [],
-        "backend": backend_settings(settings, method_backend(wildcards.method)) if student else None,
+        "backend": backend_settings(settings, method_backend(method)) if student else None,
     }

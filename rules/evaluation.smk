@@ -3,7 +3,7 @@ rule evaluate:
         questions=f"{DATASET}/data/eval.jsonl",
         refined=rules.refine.output.refined,
         answers=rules.generate.output.answers,
-        refine_cost=rules.time_refine.output[0],
+        refine_cost=lambda wc: f"{RESULTS}/datasets/{wc.dataset}/timing/refiner.{method_backend(wc.method)}.json",
         generate_cost=lambda wc: f"{RESULTS}/datasets/{wc.dataset}/timing/generator.{method_backend(wc.method)}.json",
         query_labels=lambda wc: teacher_labels("query_analysis", "eval", wc.dataset)
         if refined_by_stages(wc.method) else [],

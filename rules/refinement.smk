@@ -1,7 +1,7 @@
 # Refinement and generation per dataset, in two passes. The quality pass (refine, generate)
 # covers every eval question and may share the machine. The latency pass
-# (time_refine per method, time_generate per inference backend for every method
-# at once, interleaved) times a seeded sample one question at a time and claims
+# (time_refine and time_generate, each one job per inference backend for every
+# method on it) times a seeded sample one question at a time and claims
 # every core, so no other job runs beside it under the local executor; the
 # SLURM profile gives it a whole node (--exclusive).
 
@@ -41,27 +41,31 @@ rule refine:
 
 
 rule time_refine:
-    """The refiner's latency and peak memory, alone on the machine."""
+    """Every refiner's latency and peak memory, alone on the machine: one job per
+    inference backend times each method on it in turn, each in a process of its
+    own (forked after the job's imports), on the same seeded sample."""
     input:
-        unpack(refine_inputs),
+        refiners=timed_refiner_files,
         questions=f"{DATASET}/data/eval.jsonl",
         retrieval=f"{DATASET}/retrieval/eval.jsonl",
         corpus=lambda wc: corpus_file(wc.dataset),
         generator=model_dir("generator"),
-        student=lambda wc: model_dir("student") if runs_student(wc.method) else [],
+        student=lambda wc: model_dir("student") if any(map(runs_student, methods_on(wc.backend))) else [],
     output:
-        f"{DATASET}/timing/{{method}}.refine.json",
+        f"{DATASET}/timing/refiner.{{backend}}.json",
     params:
         code=library_code("time_refine"),
-        settings=declared_params("time_refine", refine_params),
+        methods=lambda wc: methods_on(wc.backend),
+        files=timed_refiners,
+        settings=declared_params("time_refine", timed_refine_params),
         timing=declared_params("time_refine", lambda settings, wc: timing_settings(settings)),
     resources:
-        gpu=lambda wc: 1 if runs_student(wc.method) else 0,
+        gpu=lambda wc: 1 if any(map(runs_student, methods_on(wc.backend))) else 0,
         attempt=attempt_number,
     log:
-        log_path("time_refine/{dataset}/{method}"),
+        log_path("time_refine/{dataset}/{backend}"),
     benchmark:
-        benchmark_path("time_refine/{dataset}/{method}")
+        benchmark_path("time_refine/{dataset}/{backend}")
     conda:
         "../envs/inference.yaml"
     retries: MODEL_JOB_RETRIES

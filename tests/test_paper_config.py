@@ -22,5 +22,5 @@ def test_paper_config_plans_the_whole_study(tmp_path):
     jobs = dry_run_jobs(tmp_path, config)
     assert jobs == {"materialize_model": 3, "prepare_corpus": 1, "prepare_data": 1, "split_questions": 2, "build_bm25_index": 1,
                     "retrieve": 2, "query_analysis": 2, "doc_structuring": 2, "global_selection": 2,
-                    "merge_training_records": 2, "train_student": 4, "quantize_student": 4, "refine": 14, "time_refine": 14, "generate": 14,
+                    "merge_training_records": 2, "train_student": 4, "quantize_student": 4, "refine": 14, "time_refine": 2, "generate": 14,
                     "time_generate": 2, "evaluate": 14, "summarize": 1, "plot_results": 1}

@@ -42,7 +42,7 @@ def planned_gpus(workdir, config) -> dict[str, set[int]]:
         if not name or name.group(1) == "all":
             continue
         method = re.search(r"wildcards:.*method=(\w+)", block)
-        key = name.group(1) + (f":{method.group(1)}" if method and name.group(1) in ("refine", "time_refine") else "")
+        key = name.group(1) + (f":{method.group(1)}" if method and name.group(1) == "refine" else "")
         found = re.search(r"resources:.*\bgpu=(\d+)", block)
         gpus.setdefault(key, set()).add(int(found.group(1)) if found else 0)
     return gpus
@@ -57,8 +57,8 @@ def test_model_jobs_ask_for_one_gpu_and_the_others_none(tmp_path, teacher):
     expected = {"materialize_model": {0}, "prepare_corpus": {0}, "prepare_data": {0}, "split_questions": {0},
                 "build_bm25_index": {0}, "retrieve": {0}, "query_analysis": teacher_gpu, "doc_structuring": teacher_gpu,
                 "global_selection": teacher_gpu, "merge_training_records": {0}, "train_student": {1}, "quantize_student": {1}, "generate": {1},
-                "time_generate": {1}, "evaluate": {0}, "summarize": {0}, "plot_results": {0}}
-    for rule in ("refine", "time_refine"):  # the baselines run no refiner model
-        expected.update({f"{rule}:{method}": {0} for method in ("full", "local_only", "selection_only", "teacher")})
-        expected.update({f"{rule}:{method}": {1} for method in ("lora", "qlora", "lora_ptq_int8", "lora_ptq_int4")})
+                "time_refine": {1}, "time_generate": {1}, "evaluate": {0}, "summarize": {0}, "plot_results": {0}}
+    # the baselines run no refiner model
+    expected.update({f"refine:{method}": {0} for method in ("full", "local_only", "selection_only", "teacher")})
+    expected.update({f"refine:{method}": {1} for method in ("lora", "qlora", "lora_ptq_int8", "lora_ptq_int4")})
     assert gpus == expected

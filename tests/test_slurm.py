@@ -82,8 +82,7 @@ def allocations(snakemake_output: str) -> dict[str, list[str]]:
     for job_id, rule, rest in re.findall(r"SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/(\S*)\)",
                                          snakemake_output):
         # the plugin names a job's log folder by its wildcards' values joined by "_": dataset, method
-        key = f"{rule}:{rest.split('/')[0].removeprefix('encyclopedia_')}" if rule in ("refine", "time_refine") \
-            else rule
+        key = f"{rule}:{rest.split('/')[0].removeprefix('encyclopedia_')}" if rule == "refine" else rule
         tres = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "--format=AllocTRES"],
                               capture_output=True, text=True, check=True).stdout
         seen.setdefault(key, []).append(tres)
@@ -127,12 +126,11 @@ def test_the_workflow_on_a_real_slurm_matches_a_local_run(slurm, tiny_model, tmp
     allocated = allocations(result.stdout + result.stderr)
     # the oracle teacher and the baselines' refinement run no model
     model_jobs = {"train_student", "refine:lora", "generate"}
-    baselines = [f"{rule}:{method}" for rule in ("refine", "time_refine")
-                 for method in ("full", "local_only", "selection_only", "teacher")]
+    baselines = [f"refine:{method}" for method in ("full", "local_only", "selection_only", "teacher")]
     assert set(allocated) == {"materialize_model", "prepare_corpus", "prepare_data", "split_questions",
                               "build_bm25_index", "retrieve", "query_analysis", "doc_structuring", "global_selection",
                               "merge_training_records", "train_student", *baselines,
-                              "refine:lora", "time_refine:lora", "generate", "time_generate", "evaluate",
+                              "refine:lora", "time_refine", "generate", "time_generate", "evaluate",
                               "summarize", "plot_results"}
     cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=True).stdout.split()[0]
     node_cpus = f"cpu={cpus}"  # every CPU of the node

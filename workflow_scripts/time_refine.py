@@ -1,10 +1,12 @@
 from refiner_lib.measure import TimingSettings
 from refiner_lib.runtime import setup
 from refiner_lib.settings import MethodSettings
-from refiner_lib.tasks import refiner_spec, time_refinement
+from refiner_lib.tasks import time_refiners
 
 setup(snakemake.log[0], snakemake.threads, snakemake.resources.attempt)
-method = snakemake.wildcards.method.split("@")[0]
-spec = refiner_spec(method, MethodSettings.from_dict(snakemake.params.settings), dict(snakemake.input.items()))
-time_refinement(spec, snakemake.input.questions, snakemake.input.generator, TimingSettings(**snakemake.params.timing),
-                snakemake.output[0])
+i, p = snakemake.input, snakemake.params
+inputs = dict(i.items())
+shared = {key: inputs[key] for key in ("questions", "retrieval", "corpus", "generator", "student") if inputs.get(key)}
+refiners = {method: (MethodSettings.from_dict(p.settings[method]), {**shared, **p.files[method]})
+            for method in p.methods}
+time_refiners(refiners, i.questions, i.generator, TimingSettings(**p.timing), snakemake.output[0])
