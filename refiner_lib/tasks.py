@@ -12,7 +12,6 @@ from pathlib import Path
 
 from . import bm25, data, measure, metrics, prompts, report, splits, stages, teacher
 from .answers import extract_answer
-from .config_keys import base_method
 from .errors import InputError
 from .jsonl import load_jsonl, read_json, read_jsonl, write_json, write_jsonl, write_text
 from .measure import TimingSettings
@@ -321,7 +320,9 @@ def time_refiners(refiners: Mapping[str, tuple[MethodSettings, dict]], eval_path
     own; the same seeded sample of questions for each."""
     corpus, methods = None, {}
     for method, (settings, files) in refiners.items():
-        spec = refiner_spec(base_method(method), settings, files, corpus)
+        # `qlora@vllm` refines as `qlora`, on vLLM (config_keys.base_method would import the config's YAML
+        # reader into the inference env, which lacks it)
+        spec = refiner_spec(method.split("@")[0], settings, files, corpus)
         corpus = spec.corpus  # every method refines the documents retrieved for the same questions
         methods[method] = measure.in_own_process(refiner_timing, spec, eval_path, generator_dir, timing)
     write_json(cost_path, {"order": "one method after another, each in a process of its own", "methods": methods})
