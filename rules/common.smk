@@ -191,6 +191,11 @@ def timed_refiners(wildcards):
             for method in methods_on(wildcards.backend)}
 
 
+def times_students(wildcards):
+    """Whether a student is among the methods time_refine times on the backend."""
+    return any(map(runs_student, methods_on(wildcards.backend)))
+
+
 def timed_refiner_files(wildcards):
     return sorted({path for files in timed_refiners(wildcards).values() for path in files.values()})
 

@@ -50,17 +50,16 @@ rule time_refine:
         retrieval=f"{DATASET}/retrieval/eval.jsonl",
         corpus=lambda wc: corpus_file(wc.dataset),
         generator=model_dir("generator"),
-        student=lambda wc: model_dir("student") if any(map(runs_student, methods_on(wc.backend))) else [],
+        student=lambda wc: model_dir("student") if times_students(wc) else [],
     output:
         f"{DATASET}/timing/refiner.{{backend}}.json",
     params:
         code=library_code("time_refine"),
-        methods=lambda wc: methods_on(wc.backend),
         files=timed_refiners,
         settings=declared_params("time_refine", timed_refine_params),
         timing=declared_params("time_refine", lambda settings, wc: timing_settings(settings)),
     resources:
-        gpu=lambda wc: 1 if any(map(runs_student, methods_on(wc.backend))) else 0,
+        gpu=lambda wc: 1 if times_students(wc) else 0,
         attempt=attempt_number,
     log:
         log_path("time_refine/{dataset}/{backend}"),
