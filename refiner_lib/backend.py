@@ -342,19 +342,13 @@ class HFBackend(Backend):
         first = torch.log_softmax(prompt_out.logits[:, -1].float(), -1)  # predicts each continuation's first token
         owners = [i for i, names in enumerate(continuations) for _ in names]
         rows = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for names in continuations for c in names]
-        span, pad = max(len(ids) for ids in rows), self.tokenizer.pad_token_id
-        cache = prompt_out.past_key_values
-        cache.batch_select_indices(torch.tensor(owners, device=self.device))
-        # right padding: a pad sits after every real token of its row, so it changes no score
-        attention = torch.cat([mask[owners], torch.ones((len(rows), span), dtype=torch.long, device=self.device)], dim=1)
-        positions = torch.tensor([len(parts[o][0]) + len(parts[o][1]) for o in owners], device=self.device).unsqueeze(1) \
-            + torch.arange(span, device=self.device)
-        continuation_ids = torch.tensor([ids + [pad] * (span - len(ids)) for ids in rows], device=self.device)
-        log_probs = torch.log_softmax(self.model(input_ids=continuation_ids,
-                                                 attention_mask=attention, position_ids=positions,
-                                                 past_key_values=cache).logits.float(), -1)
         # every prompt counts whole, its cached prefix too: FLOPs per query do not depend on caching
-        self.count(sum(len(head) + len(tail) for head, tail in parts) + sum(len(ids) for ids in rows))
+        self.count(sum(len(head) + len(tail) for head, tail in parts) + sum(len(ids) - 1 for ids in rows))
+        # a continuation's last token is only predicted, never read: the second pass takes the others (none
+        # when every continuation is one token), which saves a padded column per row
+        span, pad = max(len(ids) for ids in rows) - 1, self.tokenizer.pad_token_id
+        log_probs = self.continuation_log_probs(prompt_out.past_key_values, mask, parts, owners,
+                                                [ids[:-1] + [pad] * (span - len(ids) + 1) for ids in rows]) if span else None
         scores: list[list[float]] = [[] for _ in parts]
         for row, (owner, ids) in enumerate(zip(owners, rows)):
             total = first[owner, ids[0]]
@@ -362,3 +356,17 @@ class HFBackend(Backend):
                 total = total + log_probs[row, position - 1, ids[position]]
             scores[owner].append(float(total))
         return scores
+
+    def continuation_log_probs(self, cache, mask: torch.Tensor, parts: list, owners: list[int],
+                               inputs: list[list[int]]) -> torch.Tensor:
+        """Log-probabilities after each input token of every continuation row, on
+        a copy of its prompt's key/value cache (row -> prompt: owners)."""
+        cache.batch_select_indices(torch.tensor(owners, device=self.device))
+        span = len(inputs[0])
+        # right padding: a pad sits after every real token of its row, so it changes no score
+        attention = torch.cat([mask[owners], torch.ones((len(inputs), span), dtype=torch.long, device=self.device)], dim=1)
+        positions = torch.tensor([len(parts[o][0]) + len(parts[o][1]) for o in owners], device=self.device).unsqueeze(1) \
+            + torch.arange(span, device=self.device)
+        logits = self.model(input_ids=torch.tensor(inputs, device=self.device), attention_mask=attention,
+                            position_ids=positions, past_key_values=cache).logits
+        return torch.log_softmax(logits.float(), -1)

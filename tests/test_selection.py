@@ -2,10 +2,11 @@
 a threshold chosen on its held-out records; the scores reuse the prompt's
 key/value cache."""
 import pytest
-import torch
 
 from refiner_lib import stages
 from refiner_lib.backend import HFBackend
+
+from test_prefix_cache import full_pass_score
 
 
 def test_cached_batched_continuation_scores_equal_full_forward_passes(tiny_model):
@@ -20,16 +21,29 @@ def test_cached_batched_continuation_scores_equal_full_forward_passes(tiny_model
                      ["[]", stages.title_candidate("Career")],
                      [stages.title_candidate("History of the guild"), "[]", "['abstract"]]
     cached = backend.continuation_log_likelihoods(prompts, continuations)
-    tokenizer = backend.tokenizer
     for prompt, texts, scores in zip(prompts, continuations, cached):
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         for text, score in zip(texts, scores):
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            with torch.no_grad():
-                logits = backend.model(input_ids=torch.tensor([prompt_ids + ids])).logits[0].float()
-            log_probs = torch.log_softmax(logits, -1)
-            expected = sum(float(log_probs[len(prompt_ids) - 1 + i, token]) for i, token in enumerate(ids))
-            assert score == pytest.approx(expected, abs=1e-4), text
+            assert score == pytest.approx(full_pass_score(backend, prompt, text), abs=1e-4), text
+
+
+def test_one_token_continuations_need_no_second_pass(tiny_model):
+    """Continuations of one token are scored from the prompt pass alone (their
+    only token is predicted, never read), alone in a batch or beside longer ones."""
+    backend = HFBackend(tiny_model)
+    prompt = backend.prompt([{"role": "user", "content": "Which section tells where the Kelvin Works is based?"}])
+    vocabulary = backend.tokenizer.get_vocab()
+    one_token = [t for t in ("[", "]", "the", "a") if t in vocabulary][:2]
+    assert len(one_token) == 2 and all(len(backend.tokenizer(t, add_special_tokens=False)["input_ids"]) == 1
+                                       for t in one_token)
+    longer = [one_token[0], stages.title_candidate("Early life")]
+    alone, mixed = backend.continuation_log_likelihoods([prompt, prompt], [one_token, longer])
+    assert alone[0] == pytest.approx(mixed[0], abs=1e-5)  # the same first token, whether or not a second pass runs
+    for text, score in zip(longer, mixed):
+        assert score == pytest.approx(full_pass_score(backend, prompt, text), abs=1e-4), text
+    calls = []
+    backend.continuation_log_probs = lambda *args: calls.append(args)
+    backend.continuation_log_likelihoods([prompt], [one_token])
+    assert calls == []
 
 
 def test_title_candidates_follow_the_teachers_answer_format():
