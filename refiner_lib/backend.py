@@ -342,8 +342,9 @@ class HFBackend(Backend):
         first = torch.log_softmax(prompt_out.logits[:, -1].float(), -1)  # predicts each continuation's first token
         owners = [i for i, names in enumerate(continuations) for _ in names]
         rows = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for names in continuations for c in names]
-        # every prompt counts whole, its cached prefix too: FLOPs per query do not depend on caching
-        self.count(sum(len(head) + len(tail) for head, tail in parts) + sum(len(ids) - 1 for ids in rows))
+        # every prompt and continuation counts whole, its cached prefix and its unread last token too: FLOPs
+        # per query do not depend on caching nor on the backend (vLLM scores whole sequences)
+        self.count(sum(len(head) + len(tail) for head, tail in parts) + sum(len(ids) for ids in rows))
         # a continuation's last token is only predicted, never read: the second pass takes the others (none
         # when every continuation is one token), which saves a padded column per row
         span, pad = max(len(ids) for ids in rows) - 1, self.tokenizer.pad_token_id
