@@ -10,6 +10,7 @@ template, so the rest of the workflow loads all three the same way.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import shutil
 import subprocess
@@ -66,11 +67,13 @@ def convert_gguf(gguf_path: Path, output: Path) -> None:
     """GGUF -> safetensors folder. A GGUF-loaded model cannot save_pretrained,
     so build a fresh model from its config and load the dequantized state dict."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf_path.parent), gguf_path.name
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    config = AutoConfig.from_pretrained(folder, gguf_file=name)
+    # the loaded model's config, not a fresh AutoConfig: each GGUF parse takes seconds (its 49k-token vocabulary)
+    config = copy.deepcopy(loaded.config)
+    del config.quantization_config  # the GGUF file's, which the saved folder no longer is
     fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
     real_missing = [key for key in missing if not key.endswith("lm_head.weight")]

@@ -382,9 +382,9 @@ def time_generation(refined_paths: dict, inputs: Mapping, generation: Generation
                     cost_path, backend: BackendSettings = BackendSettings()) -> None:
     """The generator's latency pass, alone on the machine, for every method at
     once (refined_paths: method -> its refined contexts): one generator, the same
-    seeded sample of questions, each answered on its own after warm-up, the
-    methods interleaved question by question in rotating order, so that a drift
-    of the machine's speed falls on every method alike. Each answer is exactly
+    seeded sample of questions, each answered on its own after the generator's
+    warm-up, the methods interleaved question by question in rotating order, so
+    that a drift of the machine's speed falls on every method alike. Each answer is exactly
     generation.max_new_tokens tokens: rows differ by their contexts only, not by
     how long their answers happen to be. inputs: questions, generator (its folder)."""
     questions = by_id(load_jsonl(inputs["questions"]))
@@ -398,9 +398,12 @@ def time_generation(refined_paths: dict, inputs: Mapping, generation: Generation
         return {method: answer_prompts(generator, [rows[q["id"]] for q in part], questions)
                 for method, rows in refined.items()}
 
+    # one generator serves every method, so it warms up once: warm-up question j
+    # on method j mod n's context (the refiners, each a model of its own, warm up each)
+    warm, methods = prompts(warmup), list(refined)
     seconds = measure.time_interleaved(
         lambda prompt: generator.generate([prompt], generation.max_new_tokens, fixed_length=True),
-        prompts(warmup), prompts(timed))
+        {m: warm[m][i::len(methods)] for i, m in enumerate(methods)}, prompts(timed))
     weights = generator.weights()
     memory, memory_kind = measure.peak_memory_mb()
     write_json(cost_path, {"generator_parameters": weights["parameters"],

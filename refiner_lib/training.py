@@ -142,7 +142,8 @@ def learning_rate_at(step: int, total: int, peak: float, warmup: int) -> float:
 
 @torch.no_grad()
 def validation_loss(model, batches: list[dict]) -> float:
-    """Mean answer loss with dropout off, leaving the model ready to train on.
+    """Mean answer loss per answer token (the same however the records are
+    batched) with dropout off, leaving the model ready to train on.
     bitsandbytes (0.50) repacks a Linear4bit's weight into an inference-only CPU
     layout (`_convert_weight_packed_for_cpu`, on AVX512-BF16 CPUs) the first time it
     runs in eval mode without grad, and train() never undoes it: backward then goes
@@ -157,10 +158,14 @@ def validation_loss(model, batches: list[dict]) -> float:
     for module in linear4bit_modules(model):
         module.train()
     try:
-        losses = [answer_loss(model, batch).item() for batch in batches]
+        losses = [(answer_loss(model, batch).item(), answer_tokens(batch)) for batch in batches]
     finally:
         model.train()
-    return sum(losses) / len(losses)
+    return sum(loss * tokens for loss, tokens in losses) / sum(tokens for _, tokens in losses)
+
+
+def answer_tokens(batch: dict) -> int:
+    return int((batch["labels"][:, 1:] != -100).sum())
 
 
 SOFT_TARGET = "_soft_target"  # key of a record's teacher distribution, when distilling
@@ -256,6 +261,9 @@ def build_trainer(student, settings: TrainingSettings, outputs: TrainingOutputs,
     return trainer
 
 
+VALIDATION_BATCH = 8  # rows per validation forward pass, at least (24 records: 3 passes, not 12)
+
+
 def trainer_arguments(settings: TrainingSettings, outputs: TrainingOutputs, work_dir, total: int, validating: bool):
     from transformers import TrainingArguments
 
@@ -269,7 +277,8 @@ def trainer_arguments(settings: TrainingSettings, outputs: TrainingOutputs, work
         # the base already loads in the run's precision (precision.py): no autocast on top of it
         bf16=False, fp16=False,
         eval_strategy="steps" if validating else "no", eval_steps=settings.validation.every_steps,
-        per_device_eval_batch_size=schedule.batch_size,
+        # no gradients, so no activations kept: validation batches rows more widely than training
+        per_device_eval_batch_size=max(VALIDATION_BATCH, schedule.batch_size),
         save_strategy="steps" if checkpoints else "no", save_steps=max(1, outputs.checkpoint_every),
         logging_strategy="steps", logging_steps=1, include_num_input_tokens_seen="non_padding",
         report_to=list(outputs.report_to), disable_tqdm=True, remove_unused_columns=False,

