@@ -17,6 +17,7 @@ entropy: the Hinton et al. KD term for DQA, the ListNet loss for ADR.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 
@@ -62,21 +63,51 @@ def encode_target(tokenizer, labels: list[int], target: dict) -> dict:
             "distribution": torch.tensor(target["distribution"])}
 
 
-def candidate_rows(prompt_ids: torch.Tensor, target: dict) -> list[torch.Tensor]:
-    """The prompt followed by each candidate answer: one row per candidate."""
-    return [torch.cat([prompt_ids, torch.tensor(ids, dtype=prompt_ids.dtype)]) for ids in target["choices"]]
+@dataclass
+class PackedRow:
+    """A record's answer row with, appended, each candidate's tokens from where
+    it leaves the answer (but its last token, which only gets predicted). A
+    branch token attends to the answer row up to that point and to the branch
+    before it, at the position it would have in a row of its own; nothing
+    attends to a branch. One pass over one row per record then scores every
+    candidate: before, each candidate was a row that repeated the prompt
+    (a step of query-analysis KD ran three prompts per record)."""
+
+    ids: list[int]
+    parents: list[int]  # per token, the token it follows (-1: the first)
+    reads: list[list[int]] = field(default_factory=list)  # per candidate, the tokens whose states predict its own
 
 
-def candidate_scores(causal_lm, hidden: torch.Tensor, target: dict) -> torch.Tensor:
-    """Each candidate's log-likelihood (summed or mean per token) from the
-    decoder's hidden states of its row, with the output layer on the
-    candidate's positions only."""
+def packed_row(answer_row: list[int], target: dict | None) -> PackedRow:
+    row = PackedRow(list(answer_row), list(range(-1, len(answer_row) - 1)))
+    if not target:
+        return row
     start = target["prompt_length"]
+    answer = answer_row[start:]
+    for choice in target["choices"]:
+        shared = 0
+        while shared < min(len(choice), len(answer)) and choice[shared] == answer[shared]:
+            shared += 1
+        reads = list(range(start - 1, start + min(shared, len(choice) - 1)))  # in the answer row
+        previous = start + shared - 1
+        for token in choice[shared:-1]:
+            row.ids.append(token)
+            row.parents.append(previous)
+            previous = len(row.ids) - 1
+            reads.append(previous)
+        row.reads.append(reads)
+    return row
+
+
+def candidate_scores(causal_lm, hidden: torch.Tensor, target: dict, reads: list[list[int]]) -> torch.Tensor:
+    """Each candidate's log-likelihood (summed or mean per token) from one packed
+    row's decoder states (`reads`: PackedRow.reads), with the output layer on
+    the states that predict the candidate's tokens only."""
     scores = []
-    for row, ids in enumerate(target["choices"]):
-        positions = torch.arange(start - 1, start - 1 + len(ids))  # each position predicts the next token
-        logits = causal_lm.get_output_embeddings()(hidden[row, positions]).float()
-        token_log_probs = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids).unsqueeze(-1)).squeeze(-1)
+    for ids, positions in zip(target["choices"], reads):
+        logits = causal_lm.get_output_embeddings()(hidden[positions]).float()
+        chosen = torch.tensor(ids, device=logits.device).unsqueeze(-1)
+        token_log_probs = torch.log_softmax(logits, -1).gather(-1, chosen).squeeze(-1)
         scores.append(token_log_probs.mean() if target["reduce"] == "mean" else token_log_probs.sum())
     return torch.stack(scores)
 
@@ -84,4 +115,4 @@ def candidate_scores(causal_lm, hidden: torch.Tensor, target: dict) -> torch.Ten
 def loss(candidate_log_likelihoods: torch.Tensor, target: dict, temperature: float) -> torch.Tensor:
     """Cross-entropy of the student's tempered distribution to the teacher's."""
     student = torch.log_softmax(candidate_log_likelihoods / temperature, dim=0)
-    return -(target["distribution"] * student).sum()
+    return -(target["distribution"].to(student.device) * student).sum()

@@ -79,10 +79,13 @@ def test_listnet_lowers_the_adr_ranking_loss(tiny_model, tmp_path, synthetic_dat
     assert losses[-1] - entropy < (losses[0] - entropy) / 2, (losses, entropy)
 
 
-def test_the_one_pass_kd_loss_equals_separate_passes(tiny_model):
-    """training_loss runs the answer rows and every candidate row through the
-    decoder together; the loss must equal the answer loss and each record's
-    candidates scored in passes of their own."""
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_the_one_pass_kd_loss_equals_separate_passes(tiny_model, synthetic_data, attention):
+    """training_loss packs each record's candidates after its answer row in one
+    pass (distillation.PackedRow); the loss must equal the answer loss and each
+    candidate scored in a row of its own, prompt and candidate: labels that
+    share their first token with the answer, and section titles of several
+    tokens, one of them the answer's own."""
     import torch
 
     from refiner_lib import models
@@ -93,17 +96,38 @@ def test_the_one_pass_kd_loss_equals_separate_passes(tiny_model):
         record = prompts.query_analysis_record(question, label)
         record[training.SOFT_TARGET] = distillation.soft_target("query_analysis", {"probabilities": TEACHER}, 2.0, "x")
         records.append(record)
-    batch = training.collate(training.encode_all(tokenizer, records, 256), tokenizer.pad_token_id)
+    questions, _, trees = synthetic_data
+    titles = node_titles(trees[0])[:4]
+    record = prompts.global_selection_record(questions[0]["question"], trees[0], [titles[1]])
+    record[training.SOFT_TARGET] = distillation.soft_target(
+        "global_selection", {"scores": {t: float(i) for i, t in enumerate(titles)}}, 2.0, "x")
+    records.append(record)
+    batch = training.collate(training.encode_all(tokenizer, records, 512), tokenizer.pad_token_id)
     model = training.prepare_model(tiny_model, LoraSettings(**LORA), None).eval()
     objective = Objective("kd", temperature=2.0, weight=0.5)
+    causal_lm = model.get_base_model()
+    causal_lm.set_attn_implementation(attention)  # a 4D mask is boolean for one, additive for the other
+
+    def alone(prompt: torch.Tensor, choice: list[int], reduce: str) -> torch.Tensor:
+        ids = torch.cat([prompt, torch.tensor(choice)]).unsqueeze(0)
+        log_probs = torch.log_softmax(causal_lm(input_ids=ids).logits[0, len(prompt) - 1:-1].float(), -1)
+        per_token = log_probs.gather(-1, torch.tensor(choice).unsqueeze(-1))
+        return per_token.mean() if reduce == "mean" else per_token.sum()
+
     with torch.no_grad():
         together = training.training_loss(model, batch, objective)
-        causal_lm = model.get_base_model()
         terms = []
         for row, target in enumerate(batch["soft_targets"]):
-            ids, mask = training.right_padded(
-                distillation.candidate_rows(batch["input_ids"][row][: target["prompt_length"]], target), 0)
-            hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-            terms.append(distillation.loss(distillation.candidate_scores(causal_lm, hidden, target), target, 2.0))
+            prompt = batch["input_ids"][row][: target["prompt_length"]]
+            scores = torch.stack([alone(prompt, choice, target["reduce"]) for choice in target["choices"]])
+            terms.append(distillation.loss(scores, target, 2.0))
         apart = 0.5 * training.answer_loss(model, batch) + 0.5 * 4.0 * torch.stack(terms).mean()
-    assert together.item() == pytest.approx(apart.item(), rel=1e-4)
+    assert together.item() == pytest.approx(apart.item(), rel=1e-5)
+
+
+def test_a_packed_row_reads_each_candidate_where_it_leaves_the_answer():
+    target = {"prompt_length": 3, "choices": [[7, 8, 9], [7, 5, 6], [4]]}
+    row = distillation.packed_row([1, 2, 3, 7, 8, 9, 0], target)  # the answer is the first choice, then an end token
+    assert row.ids == [1, 2, 3, 7, 8, 9, 0, 5]  # the second leaves after 7; no last token is ever fed
+    assert row.parents == [-1, 0, 1, 2, 3, 4, 5, 3]
+    assert row.reads == [[2, 3, 4], [2, 3, 7], [2]]
