@@ -9,7 +9,7 @@ import torch
 
 from .inference import Backend
 from .measure import forward_flops, parameter_count, tensor_parameters
-from . import attention, launch
+from . import attention, launch, packing
 from .models import load_tokenizer
 from .precision import resolve as resolve_precision
 from .settings import Quantization
@@ -154,8 +154,7 @@ def left_padded(states: torch.Tensor, width: int) -> torch.Tensor:
 # 64 of SmolLM2-135M's 200-token document prefixes in bfloat16 (5 MB each)
 PREFIX_CACHE_BYTES = 512 * 2**20
 
-# choices scored in one pass: each holds its prompt's key/value cache (a
-# 400-token prompt on SmolLM2-135M: 9 MB in bf16)
+# choices scored in one pass: each lengthens its prompt's packed row (packing.py)
 MAX_CONTINUATIONS = 32
 
 
@@ -315,8 +314,7 @@ class HFBackend(Backend):
         return results
 
     def scoring_batches(self, choices: list[list[str]]) -> list[tuple[int, int]]:
-        """Runs of at most `batch_size` prompts and MAX_CONTINUATIONS choices
-        (each choice holds a copy of its prompt's key/value cache)."""
+        """Runs of at most `batch_size` prompts and MAX_CONTINUATIONS choices."""
         batches, start, rows = [], 0, 0
         for index, names in enumerate(choices):
             if index > start and (index - start == self.batch_size or rows + len(names) > MAX_CONTINUATIONS):
@@ -328,47 +326,38 @@ class HFBackend(Backend):
     @torch.no_grad()
     def continuation_log_likelihoods(self, prompts: list[str], continuations: list[list[str]]) -> list[list[float]]:
         """Summed log-probability of each continuation after its prompt. The
-        prompts run once, left-padded in one batch after their cached prefixes
-        (inference.Prompt); their key/value cache is shared by every continuation, so scoring
+        prompts run once, in one batch after their cached prefixes
+        (inference.Prompt), each with its continuations packed after it: scoring
         ten section titles costs about one prompt pass, not ten, and a
-        question's documents take two forward passes in all (a 4-bit layer
+        question's documents take one forward pass in all (a 4-bit layer
         dequantizes its weights in every pass)."""
         return self.scored([self.split(p, keep_end=True) for p in prompts], continuations)
 
     def scored(self, parts: list[tuple[list[int], list[int]]], continuations: list[list[str]]) -> list[list[float]]:
-        """continuation_log_likelihoods of prompts split as (cached head, tail)."""
-        past, input_ids, mask, cached = self.batch(parts)
-        prompt_out = self.model(input_ids=input_ids[:, cached:], attention_mask=mask, past_key_values=past,
-                                position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, cached:], use_cache=True)
-        first = torch.log_softmax(prompt_out.logits[:, -1].float(), -1)  # predicts each continuation's first token
-        owners = [i for i, names in enumerate(continuations) for _ in names]
-        rows = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for names in continuations for c in names]
+        """continuation_log_likelihoods of prompts split as (cached head, tail),
+        in one forward pass: each continuation rides after its prompt's tail in
+        the same row (packing.py), so that no key/value cache is copied per
+        continuation and no second pass runs."""
+        past, head_mask = self.prefix_state([head for head, _ in parts])
+        choices = [[self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in names] for names in continuations]
         # every prompt and continuation counts whole, its cached prefix and its unread last token too: FLOPs
         # per query do not depend on caching nor on the backend (vLLM scores whole sequences)
-        self.count(sum(len(head) + len(tail) for head, tail in parts) + sum(len(ids) for ids in rows))
-        # a continuation's last token is only predicted, never read: the second pass takes the others (none
-        # when every continuation is one token), which saves a padded column per row
-        span, pad = max(len(ids) for ids in rows) - 1, self.tokenizer.pad_token_id
-        log_probs = self.continuation_log_probs(prompt_out.past_key_values, mask, parts, owners,
-                                                [ids[:-1] + [pad] * (span - len(ids) + 1) for ids in rows]) if span else None
-        scores: list[list[float]] = [[] for _ in parts]
-        for row, (owner, ids) in enumerate(zip(owners, rows)):
-            total = first[owner, ids[0]]
-            for position in range(1, len(ids)):
-                total = total + log_probs[row, position - 1, ids[position]]
-            scores[owner].append(float(total))
+        self.count(sum(len(head) + len(tail) for head, tail in parts) + sum(len(c) for row in choices for c in row))
+        rows = [packing.packed_row(tail, len(tail), row) for (_, tail), row in zip(parts, choices)]
+        causal_lm = self.model.get_base_model() if self.adapters else self.model
+        input_ids, positions, mask = packing.packed_inputs(rows, self.tokenizer.pad_token_id,
+                                                           causal_lm.config._attn_implementation, head_mask)
+        hidden = causal_lm.get_decoder()(input_ids=input_ids.to(self.device), position_ids=positions.to(self.device),
+                                         attention_mask=mask.to(self.device), past_key_values=past).last_hidden_state
+        at = [(b, position) for b, row in enumerate(rows) for read in row.reads for position in read]
+        states = hidden[[b for b, _ in at], [position for _, position in at]]
+        log_probs = torch.log_softmax(causal_lm.get_output_embeddings()(states).float(), -1)
+        tokens = torch.tensor([t for row in choices for ids in row for t in ids], device=self.device)
+        picked = log_probs.gather(-1, tokens[:, None])[:, 0]
+        scores, offset = [], 0
+        for row in choices:
+            scores.append([])
+            for ids in row:
+                scores[-1].append(float(picked[offset: offset + len(ids)].sum()))
+                offset += len(ids)
         return scores
-
-    def continuation_log_probs(self, cache, mask: torch.Tensor, parts: list, owners: list[int],
-                               inputs: list[list[int]]) -> torch.Tensor:
-        """Log-probabilities after each input token of every continuation row, on
-        a copy of its prompt's key/value cache (row -> prompt: owners)."""
-        cache.batch_select_indices(torch.tensor(owners, device=self.device))
-        span = len(inputs[0])
-        # right padding: a pad sits after every real token of its row, so it changes no score
-        attention = torch.cat([mask[owners], torch.ones((len(inputs), span), dtype=torch.long, device=self.device)], dim=1)
-        positions = torch.tensor([len(parts[o][0]) + len(parts[o][1]) for o in owners], device=self.device).unsqueeze(1) \
-            + torch.arange(span, device=self.device)
-        logits = self.model(input_ids=torch.tensor(inputs, device=self.device), attention_mask=attention,
-                            position_ids=positions, past_key_values=cache).logits
-        return torch.log_softmax(logits.float(), -1)

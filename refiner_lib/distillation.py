@@ -17,10 +17,10 @@ entropy: the Hinton et al. KD term for DQA, the ListNet loss for ADR.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 
+from . import packing
 from .errors import InputError
 from .prompts import QUERY_LABELS
 
@@ -63,40 +63,11 @@ def encode_target(tokenizer, labels: list[int], target: dict) -> dict:
             "distribution": torch.tensor(target["distribution"])}
 
 
-@dataclass
-class PackedRow:
-    """A record's answer row with, appended, each candidate's tokens from where
-    it leaves the answer (but its last token, which only gets predicted). A
-    branch token attends to the answer row up to that point and to the branch
-    before it, at the position it would have in a row of its own; nothing
-    attends to a branch. One pass over one row per record then scores every
-    candidate: before, each candidate was a row that repeated the prompt
-    (a step of query-analysis KD ran three prompts per record)."""
-
-    ids: list[int]
-    parents: list[int]  # per token, the token it follows (-1: the first)
-    reads: list[list[int]] = field(default_factory=list)  # per candidate, the tokens whose states predict its own
-
-
-def packed_row(answer_row: list[int], target: dict | None) -> PackedRow:
-    row = PackedRow(list(answer_row), list(range(-1, len(answer_row) - 1)))
+def packed_row(answer_row: list[int], target: dict | None) -> packing.PackedRow:
+    """The record's answer row with its candidates packed after it (packing.py)."""
     if not target:
-        return row
-    start = target["prompt_length"]
-    answer = answer_row[start:]
-    for choice in target["choices"]:
-        shared = 0
-        while shared < min(len(choice), len(answer)) and choice[shared] == answer[shared]:
-            shared += 1
-        reads = list(range(start - 1, start + min(shared, len(choice) - 1)))  # in the answer row
-        previous = start + shared - 1
-        for token in choice[shared:-1]:
-            row.ids.append(token)
-            row.parents.append(previous)
-            previous = len(row.ids) - 1
-            reads.append(previous)
-        row.reads.append(reads)
-    return row
+        return packing.packed_row(answer_row, len(answer_row), [])
+    return packing.packed_row(answer_row, target["prompt_length"], target["choices"])
 
 
 def candidate_scores(causal_lm, hidden: torch.Tensor, target: dict, reads: list[list[int]]) -> torch.Tensor:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback
 
-from . import checkpoint, distillation, launch
+from . import checkpoint, distillation, launch, packing
 from .backend import linear4bit_modules, load_causal_lm
 from .precision import resolve as resolve_precision
 from .flops import counter as flop_counter
@@ -103,11 +103,11 @@ def training_loss(model, batch: dict, objective: Objective | None = None) -> tor
         objective.distilled else []
     if not targets:
         return answer_loss(model, batch)
-    # One row per record, its candidates packed after its answer (distillation.PackedRow)
+    # one row per record, its candidates packed after its answer (packing.py)
     rows = [distillation.packed_row(ids[mask.bool()].tolist(), target)
             for ids, mask, target in zip(batch["input_ids"], batch["attention_mask"], batch["soft_targets"])]
     causal_lm = model.get_base_model()
-    input_ids, positions, attention = packed_inputs(rows, batch["pad_id"], causal_lm.config)
+    input_ids, positions, attention = packing.packed_inputs(rows, batch["pad_id"], causal_lm.config._attn_implementation)
     device = batch["input_ids"].device
     hidden = causal_lm.get_decoder()(input_ids=input_ids.to(device), position_ids=positions.to(device),
                                      attention_mask=attention.to(device)).last_hidden_state
@@ -117,27 +117,6 @@ def training_loss(model, batch: dict, objective: Objective | None = None) -> tor
                                target, objective.temperature) for row, target in targets]
     weight = objective.weight
     return (1 - weight) * loss + weight * objective.temperature ** 2 * torch.stack(terms).mean()
-
-
-def packed_inputs(rows: list, pad_id: int, config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded token ids, position ids and the 4D attention mask of
-    distillation.PackedRow rows: each token attends to itself and to the tokens
-    it follows (a padding token to itself only, which no real token reads).
-    transformers takes a 4D mask as given: boolean (True attends) for SDPA, additive for eager attention."""
-    width = max(len(row.ids) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    positions = torch.zeros((len(rows), width), dtype=torch.long)
-    allowed = torch.eye(width, dtype=torch.bool).repeat(len(rows), 1, 1)
-    for b, row in enumerate(rows):
-        input_ids[b, : len(row.ids)] = torch.tensor(row.ids)
-        for i, parent in enumerate(row.parents):
-            if parent >= 0:
-                allowed[b, i] |= allowed[b, parent]
-                positions[b, i] = positions[b, parent] + 1
-    mask = allowed.unsqueeze(1)
-    if config._attn_implementation == "eager":
-        mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
-    return input_ids, positions, mask
 
 
 def right_padded(rows: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

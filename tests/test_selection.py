@@ -26,9 +26,10 @@ def test_cached_batched_continuation_scores_equal_full_forward_passes(tiny_model
             assert score == pytest.approx(full_pass_score(backend, prompt, text), abs=1e-4), text
 
 
-def test_one_token_continuations_need_no_second_pass(tiny_model):
-    """Continuations of one token are scored from the prompt pass alone (their
-    only token is predicted, never read), alone in a batch or beside longer ones."""
+def test_continuations_of_any_length_score_in_one_pass(tiny_model):
+    """Continuations of one token are scored from their prompt's last state (their
+    only token is predicted, never read), alone in a batch or beside longer ones,
+    and a batch of prompts with all their continuations takes one forward pass."""
     backend = HFBackend(tiny_model)
     prompt = backend.prompt([{"role": "user", "content": "Which section tells where the Kelvin Works is based?"}])
     vocabulary = backend.tokenizer.get_vocab()
@@ -40,10 +41,13 @@ def test_one_token_continuations_need_no_second_pass(tiny_model):
     assert alone[0] == pytest.approx(mixed[0], abs=1e-5)  # the same first token, whether or not a second pass runs
     for text, score in zip(longer, mixed):
         assert score == pytest.approx(full_pass_score(backend, prompt, text), abs=1e-4), text
-    calls = []
-    backend.continuation_log_probs = lambda *args: calls.append(args)
-    backend.continuation_log_likelihoods([prompt], [one_token])
-    assert calls == []
+    decoder, calls = backend.model.get_decoder(), []
+    hook = decoder.register_forward_hook(lambda module, args, output: calls.append(module))
+    try:
+        backend.continuation_log_likelihoods([prompt, prompt], [one_token, longer])
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # prompts and continuations of every length: one forward pass
 
 
 def test_title_candidates_follow_the_teachers_answer_format():
