@@ -6,8 +6,8 @@ heads (9 query, 3 key/value, 64 wide), bfloat16, batch 8 over 1,000 cached
 positions, it took 6.4 ms for a one-token query where two matmuls and a softmax
 took 0.9 ms, and 3.3 ms against 1.4 ms for a 4-token one; from 64 query tokens
 on it is the faster one (17 ms against 29 ms). Decoding (one token per step)
-and scoring short continuations after a cached prompt are exactly the short
-case. So on a CPU the model runs transformers' `sdpa` attention, except on
+and scoring a short question with its two labels after a cached instruction
+(packing.py) are exactly the short case. So on a CPU the model runs transformers' `sdpa` attention, except on
 queries of at most SHORT_QUERY_TOKENS, which take the eager path that
 transformers' own `eager_attention_forward` computes. On a GPU the model keeps
 transformers' default (its SDPA kernels serve short queries well)."""

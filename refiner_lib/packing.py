@@ -64,7 +64,7 @@ def packed_inputs(rows: list[PackedRow], pad_id: int, attention_implementation: 
                 positions[b, i] = positions[b, parent] + 1
     if prefix_mask is not None and prefix_mask.shape[1]:
         prefix = prefix_mask.bool().cpu()
-        real = torch.tensor([[i < len(row.ids) for i in range(width)] for row in rows])
+        real = torch.arange(width) < torch.tensor([len(row.ids) for row in rows])[:, None]
         allowed = torch.cat([prefix[:, None, :] & real[:, :, None], allowed], dim=2)
         positions += prefix.sum(1, keepdim=True)
     mask = allowed.unsqueeze(1)

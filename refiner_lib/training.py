@@ -89,8 +89,7 @@ def answer_loss_from_hidden(causal_lm, hidden: torch.Tensor, labels: torch.Tenso
     """The answer loss with the output layer computed on the answer positions
     only: with a 49k vocabulary the full logits cost about a fifth of a small
     model's step, and the prompt's logits are never used."""
-    targets = labels[:, 1:]
-    keep = targets != -100
+    targets, keep = labels[:, 1:], predicted_answer(labels)
     logits = causal_lm.get_output_embeddings()(hidden[:, : targets.shape[1]][keep])
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
 
@@ -161,7 +160,12 @@ def validation_loss(model, batches: list[dict]) -> float:
 
 
 def answer_tokens(batch: dict) -> int:
-    return int((batch["labels"][:, 1:] != -100).sum())
+    return int(predicted_answer(batch["labels"]).sum())
+
+
+def predicted_answer(labels: torch.Tensor) -> torch.Tensor:
+    """Which positions predict an answer token (the next one is labelled)."""
+    return labels[:, 1:] != -100
 
 
 SOFT_TARGET = "_soft_target"  # key of a record's teacher distribution, when distilling
