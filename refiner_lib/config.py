@@ -30,6 +30,8 @@ def validate(config: dict, source: str = "config") -> dict:
 
 # methods that train nothing: the whole retrieved text, and refinement's ablations (refiner.py)
 BASELINES = ("full", "local_only", "selection_only", "teacher")
+# stages whose trained (and post-training quantized) students are calibrated on the records training held out
+CALIBRATED_STAGES = ("query_analysis", "global_selection")
 
 
 def check_references(config: dict, source: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from .config import BASELINES, trained_variant
+from .config import BASELINES, CALIBRATED_STAGES, trained_variant
 from .data import corpus_keys, corpus_owner, reads_titles, teacher_kind
 
 Key = str | tuple[str, ...]
@@ -180,10 +180,10 @@ def train_student(config: Mapping, wc: Wildcards) -> Keys:
 
 def quantize_student(config: Mapping, wc: Wildcards) -> Keys:
     """A PTQ variant's settings, and its training-time quantization (`null`),
-    which picks the sibling whose adapter it merges. A global-selection student
-    chooses its threshold again on the records training held out."""
+    which picks the sibling whose adapter it merges. A query-analysis or
+    global-selection student is calibrated again on the records training held out."""
     variant = wc["variant"]
-    held_out = ["training.validation.num_records", "seed"] if wc["stage"] == "global_selection" else []
+    held_out = ["training.validation.num_records", "seed"] if wc["stage"] in CALIBRATED_STAGES else []
     return ["roles.student", *variant_keys(config, variant), *sibling_keys(config, variant), "precision"] + held_out
 
 

@@ -115,10 +115,22 @@ def selection_metrics(question: dict, selections: dict[str, list[str]]) -> dict:
     return row
 
 
+def alpha_error(refined: dict, reference_label: dict | None) -> float | None:
+    """|P(Global) of the refiner - the teacher's|: how far the weight that
+    query analysis gives global selection (LongRefiner's alpha, which the
+    refiner uses as it is) lies from the one it was distilled from. Unlike the
+    label, it has no threshold for a rounding or a seed to tip over."""
+    target = (reference_label or {}).get("probabilities")
+    if not target or "probabilities" not in refined:
+        return None
+    return abs(refined["probabilities"]["Global"] - target["Global"])
+
+
 def refinement_metrics(question: dict, refined: dict, reference_label: dict | None) -> dict:
     """The refiner's own quality for one question: DQA label against the
-    dataset's (or the teacher's), global selection against the gold sections,
-    the refined context's answer recall and its compression."""
+    dataset's (or the teacher's) and its alpha against the teacher's, global
+    selection against the gold sections, the refined context's answer recall
+    and its compression."""
     row = {"context_answer_recall": context_answer_recall(refined["context"], question["golden_answers"]),
            "context_tokens": refined["context_tokens"], "retrieved_tokens": refined["retrieved_tokens"],
            "compression": (refined["context_tokens"] / refined["retrieved_tokens"]
@@ -127,6 +139,8 @@ def refinement_metrics(question: dict, refined: dict, reference_label: dict | No
         gold_label = question.get("label") or (reference_label or {}).get("label")
         if gold_label:
             row["dqa_correct"] = float(refined["label"] == gold_label)
+        if (error := alpha_error(refined, reference_label)) is not None:
+            row["dqa_alpha_error"] = error
     if "selections" in refined:
         row.update(selection_metrics(question, refined["selections"]))
     return row
@@ -135,7 +149,7 @@ def refinement_metrics(question: dict, refined: dict, reference_label: dict | No
 # per-question key -> summary column of its mean: the quality metrics (compared between methods)...
 QUALITY_METRICS = {"em": "em", "f1": "f1", "accuracy": "accuracy", "str_em": "str_em", "rouge_l": "rouge_l",
                    "context_answer_recall": "context_answer_recall",
-                   "dqa_correct": "dqa_accuracy", "adr_recall": "adr_recall", "adr_precision": "adr_precision"}
+                   "dqa_correct": "dqa_accuracy", "dqa_alpha_error": "dqa_alpha_error", "adr_recall": "adr_recall", "adr_precision": "adr_precision"}
 # ... and every mean the summary reports
 MEAN_COLUMNS = {**QUALITY_METRICS, "compression": "compression", "retrieved_tokens": "retrieved_tokens"}
 

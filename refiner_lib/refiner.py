@@ -41,12 +41,19 @@ class StudentModels:
     def folder(self, stage: str) -> str:
         return self.stage_models.get(stage) or self.adapters[stage]
 
-    def selection_threshold(self) -> float:
-        path = Path(self.folder("global_selection")) / stages.SELECTION_FILE
+    def calibration(self, stage: str, name: str) -> dict:
+        """A stage's calibration file, written beside its weights when it was trained (or quantized)."""
+        path = Path(self.folder(stage)) / name
         if not path.exists():
-            raise InputError(f"{path}: missing; a global-selection student is calibrated when it is trained "
-                             "(rerun train_student)")
-        return float(read_json(path)["threshold"])
+            raise InputError(f"{path}: missing; a {stage} student is calibrated when it is trained "
+                             "(rerun train_student, or quantize_student for a PTQ variant)")
+        return read_json(path)
+
+    def selection_threshold(self) -> float:
+        return float(self.calibration("global_selection", stages.SELECTION_FILE)["threshold"])
+
+    def alpha_calibration(self) -> dict:
+        return self.calibration("query_analysis", stages.ANALYSIS_FILE)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Refiner:
         self.selection = {(r["id"], r["doc_id"]): r["selected"] for r in labels.get("global_selection", [])}
         self.structured: dict[str, dict] = {}  # documents a trained HDS student has structured
         self.threshold = spec.student.selection_threshold() if "global_selection" in self.backends else None
+        self.alpha_calibration = spec.student.alpha_calibration() if "query_analysis" in self.backends else None
         # step name -> its cost, filled by `measure_step` when a caller sets it (the demo app: live.cost_of)
         self.step_costs: dict = {}
         self.measure_step = None
@@ -135,7 +143,7 @@ class Refiner:
 
     def query_analysis(self, q: dict) -> dict | None:
         if "query_analysis" in self.backends:
-            return stages.model_query_analysis(self.backends["query_analysis"], [q])[0]
+            return stages.model_query_analysis(self.backends["query_analysis"], [q], self.alpha_calibration)[0]
         return self.analysis.get(q["id"])
 
     def global_selection(self, q: dict, doc_ids: list[str], trees: dict) -> tuple[dict, dict]:

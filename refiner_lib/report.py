@@ -46,7 +46,7 @@ LONG_FORM = ("str_em", "rouge_l")  # shown where a dataset is scored with them
 MB = 2**20
 METRIC_TITLES = {
     "em": "EM", "f1": "F1", "accuracy": "accuracy", "str_em": "STR-EM", "rouge_l": "ROUGE-L", "context_answer_recall": "context answer recall",
-    "dqa_accuracy": "DQA accuracy", "adr_recall": "ADR recall", "adr_precision": "ADR precision",
+    "dqa_accuracy": "DQA accuracy", "dqa_alpha_error": "DQA alpha error", "adr_recall": "ADR recall", "adr_precision": "ADR precision",
     "compression": "compression",
 }
 
@@ -77,7 +77,7 @@ INFERENCE_TABLE = [
 REFINEMENT_TABLE = [
     ("variant", "variant"),
     *((METRIC_TITLES[c], interval_cell(c))
-      for c in ("context_answer_recall", "adr_recall", "adr_precision", "dqa_accuracy")),
+      for c in ("context_answer_recall", "adr_recall", "adr_precision", "dqa_accuracy", "dqa_alpha_error")),
     ("context tokens", "context_tokens"), ("empty contexts", "empty_contexts"),
     ("compression", interval_cell("compression")),
 ]

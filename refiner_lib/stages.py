@@ -9,6 +9,8 @@ refine.py consumes at inference:
 """
 from __future__ import annotations
 
+import math
+
 from .errors import InputError
 from .inference import Prompt
 from .prompts import (QUERY_LABELS, QUESTION_HEADER, doc_structuring_record, global_selection_record, parse_selection,
@@ -61,14 +63,78 @@ def oracle_selection(questions: list[dict], retrieval: dict[str, list[str]], tre
 
 
 # ---------------------------------------------------------------- model-run
-def model_query_analysis(backend, questions: list[dict]) -> list[dict]:
-    backend.use("query_analysis")
-    probabilities = backend.choice_records([query_analysis_record(q["question"]) for q in questions], LABEL_CHOICES)
+ANALYSIS_FILE = "analysis.json"  # a query-analysis student's alpha calibration, beside its weights
+
+
+def model_query_analysis(backend, questions: list[dict], calibration: dict | None = None) -> list[dict]:
+    """Each question's Local/Global probabilities (a student's passed through
+    its calibration) and the likelier label."""
+    probabilities = label_probabilities(backend, [query_analysis_record(q["question"]) for q in questions])
     results = []
-    for q, probs in zip(questions, probabilities):
-        named = {label: probs[f"[{label}]"] for label in QUERY_LABELS}
+    for q, named in zip(questions, probabilities):
+        named = calibrated(named, calibration)
         results.append({"id": q["id"], "label": max(named, key=named.get), "probabilities": named})
     return results
+
+
+def label_probabilities(backend, records: list[dict]) -> list[dict[str, float]]:
+    """P(Local), P(Global) of query-analysis records, as the model scores the two labels."""
+    backend.use("query_analysis")
+    return [{label: probs[f"[{label}]"] for label in QUERY_LABELS}
+            for probs in backend.choice_records(records, LABEL_CHOICES)]
+
+
+def global_log_odds(probabilities: dict[str, float]) -> float:
+    smallest = 1e-300  # a probability that underflowed to 0 in float64
+    return math.log(max(probabilities["Global"], smallest)) - math.log(max(probabilities["Local"], smallest))
+
+
+def calibrated(probabilities: dict[str, float], calibration: dict | None) -> dict[str, float]:
+    """P(Global) = sigmoid(scale * log-odds + shift); unchanged without a calibration."""
+    if not calibration:
+        return probabilities
+    p_global = sigmoid(calibration["scale"] * global_log_odds(probabilities) + calibration["shift"])
+    return {"Local": 1.0 - p_global, "Global": p_global}
+
+
+def sigmoid(x: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * x))  # no overflow for large |x|
+
+
+def fit_alpha_calibration(log_odds: list[float], targets: list[float], ridge: float = 1e-3) -> dict:
+    """Platt scaling with the teacher's soft targets: the scale and shift of the
+    student's Global-vs-Local log-odds that minimize the cross-entropy against
+    the teacher's P(Global) on held-out records, by Newton's method. A small
+    ridge towards the identity (scale 1, shift 0) keeps them finite when hard
+    0/1 targets are separable. A student that ranks the questions right but
+    whose last, noisy steps left every P(Global) some hundredths high or low
+    gets back the alpha it was distilled towards; a wrong ranking stays wrong."""
+    if not log_odds:
+        raise InputError("no held-out records to calibrate query analysis on")
+    scale, shift = 1.0, 0.0
+    for _ in range(100):
+        grad_scale, grad_shift = ridge * (scale - 1.0), ridge * shift
+        h_scale, h_cross, h_shift = ridge, 0.0, ridge
+        for z, target in zip(log_odds, targets):
+            p = sigmoid(scale * z + shift)
+            grad_scale, grad_shift = grad_scale + (p - target) * z, grad_shift + p - target
+            weight = p * (1.0 - p)
+            h_scale, h_cross, h_shift = h_scale + weight * z * z, h_cross + weight * z, h_shift + weight
+        determinant = h_scale * h_shift - h_cross * h_cross
+        step_scale = (h_shift * grad_scale - h_cross * grad_shift) / determinant
+        step_shift = (h_scale * grad_shift - h_cross * grad_scale) / determinant
+        scale, shift = scale - step_scale, shift - step_shift
+        if abs(step_scale) + abs(step_shift) < 1e-10:
+            break
+    predicted = [sigmoid(scale * z + shift) for z in log_odds]
+    return {"scale": scale, "shift": shift, "validation_cross_entropy": soft_cross_entropy(predicted, targets),
+            "records": len(log_odds), "criterion": "soft_cross_entropy"}
+
+
+def soft_cross_entropy(predicted: list[float], targets: list[float]) -> float:
+    smallest = 1e-300
+    return -sum(t * math.log(max(p, smallest)) + (1 - t) * math.log(max(1 - p, smallest))
+                for p, t in zip(predicted, targets)) / len(predicted)
 
 
 def model_trees(backend, docs: list[dict], max_new_tokens: int) -> list[dict]:

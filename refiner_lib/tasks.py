@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import bm25, data, measure, metrics, prompts, report, splits, stages, teacher
 from .answers import extract_answer
+from .config import CALIBRATED_STAGES
 from .errors import InputError
 from .jsonl import load_jsonl, read_json, read_jsonl, write_json, write_jsonl, write_text
 from .measure import TimingSettings
@@ -143,8 +144,8 @@ def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings,
     """inputs: `model` (the base folder), `records` (Alpaca JSON) and, when
     distilling or for a global-selection student, `labels` (the teacher's rows,
     one per record). Distillation reads the teacher's scores from them; a
-    global-selection student also gets its selection threshold, chosen on the
-    held-out records (the teacher's titles and selections). With
+    query-analysis or global-selection student is also calibrated on the
+    held-out records (see `calibrate`). With
     `schedule.processes` > 1 it runs in that many data-parallel processes
     (launch.py), which share `threads`."""
     from . import launch, training  # torch: imported by the model steps only, so light steps start fast
@@ -158,20 +159,20 @@ def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings,
 
     records_path, labels_path = inputs["records"], inputs.get("labels") or None
     records = training_records(records_path)
-    if settings.objective.distilled or stage == "global_selection":
+    if settings.objective.distilled or stage in CALIBRATION_FILES:
         labels = aligned_labels(records, records_path, labels_path)
     if settings.objective.distilled:
         attach_soft_targets(records, labels, stage, labels_path, settings.objective.temperature)
-    if stage == "global_selection":
-        attach_selections(records, labels, labels_path)
+    if stage in CALIBRATION_FILES:
+        attach_teacher_answers(stage, records, labels, labels_path)
     train_records, held_out = splits.split_validation(records, settings.validation.num_records, settings.seed)
     training.train_adapter(inputs["model"], train_records, settings, outputs, held_out)
-    if stage == "global_selection" and launch.is_main_process():
+    if stage in CALIBRATION_FILES and launch.is_main_process():
         from .backend import HFBackend
 
-        backend = HFBackend(inputs["model"], adapters={"global_selection": str(outputs.adapter_dir)},
+        backend = HFBackend(inputs["model"], adapters={stage: str(outputs.adapter_dir)},
                             quantization=settings.quantization, precision=settings.precision)
-        write_json(Path(outputs.adapter_dir) / stages.SELECTION_FILE, calibrate_selection(backend, held_out))
+        write_json(Path(outputs.adapter_dir) / CALIBRATION_FILES[stage], calibrate(stage, backend, held_out))
 
 
 def training_records(records_path) -> list[dict]:
@@ -201,24 +202,51 @@ def attach_selections(records: list[dict], labels: list[dict], labels_path) -> N
         record[TITLES], record[SELECTED] = list(label["scores"]), list(label["selected"])
 
 
+def attach_alphas(records: list[dict], labels: list[dict], labels_path) -> None:
+    """Each query-analysis record's teacher P(Global): its probability, or its label as 0 or 1."""
+    for number, (record, label) in enumerate(zip(records, labels), start=1):
+        probabilities = label.get("probabilities")
+        if isinstance(probabilities, dict) and isinstance(probabilities.get("Global"), (int, float)):
+            record[ALPHA] = float(probabilities["Global"])
+        elif label.get("label") in prompts.QUERY_LABELS:
+            record[ALPHA] = float(label["label"] == "Global")
+        else:
+            raise InputError(f"{labels_path}:{number}: field 'probabilities' ({{Local, Global}}) or 'label' "
+                             "(Local or Global) is required")
+
+
 TITLES, SELECTED = "_titles", "_selected"  # keys a global-selection record carries for calibration
+ALPHA = "_alpha"  # the teacher's P(Global), which a query-analysis record carries for calibration
+# what a trained student of these stages is calibrated with, on the records training held out
+CALIBRATION_FILES = dict(zip(CALIBRATED_STAGES, (stages.ANALYSIS_FILE, stages.SELECTION_FILE)))
 
 
-def calibrate_selection(backend, held_out: list[dict]) -> dict:
-    """The selection threshold that best reproduces the teacher's selections on
-    records the student never trained on, from this model's own scores."""
+def attach_teacher_answers(stage: str, records: list[dict], labels: list[dict], labels_path) -> None:
+    (attach_selections if stage == "global_selection" else attach_alphas)(records, labels, labels_path)
+
+
+def calibrate(stage: str, backend, held_out: list[dict]) -> dict:
+    """A student's calibration, from its own scores of records it never trained
+    on: global selection's threshold that best reproduces the teacher's
+    selections; query analysis's Platt scaling of its log-odds towards the
+    teacher's P(Global) (stages.fit_alpha_calibration)."""
     if not held_out:
-        raise InputError("training.validation.num_records: a global-selection student needs held-out records "
-                         "to choose its selection threshold (set it above 0)")
+        raise InputError(f"training.validation.num_records: a {stage} student needs held-out records "
+                         "to be calibrated on (set it above 0)")
+    if stage == "query_analysis":
+        probabilities = stages.label_probabilities(backend, held_out)
+        return stages.fit_alpha_calibration([stages.global_log_odds(p) for p in probabilities],
+                                            [r[ALPHA] for r in held_out])
     probabilities = stages.title_probabilities(backend.use("global_selection"), held_out,
                                                [r[TITLES] for r in held_out])
     return stages.best_threshold(probabilities, [r[SELECTED] for r in held_out])
 
 
 @dataclass(frozen=True)
-class HeldOutSelections:
-    """The global-selection records training held out (same split, same seed),
-    with the teacher's candidate titles and choices: what a threshold is chosen on."""
+class HeldOutRecords:
+    """The records of a stage that training held out (same split, same seed),
+    with the teacher's answers: what a student is calibrated on."""
+    stage: str
     records_path: str
     labels_path: str
     num_records: int  # training.validation.num_records
@@ -226,24 +254,25 @@ class HeldOutSelections:
 
     def load(self) -> list[dict]:
         records = training_records(self.records_path)
-        attach_selections(records, aligned_labels(records, self.records_path, self.labels_path), self.labels_path)
+        attach_teacher_answers(self.stage, records, aligned_labels(records, self.records_path, self.labels_path),
+                               self.labels_path)
         return splits.split_validation(records, self.num_records, self.seed)[1]
 
 
 def quantize_student(base_dir, adapter_dir, output_dir, ptq: Quantization, precision: str | None = None,
-                     held_out: HeldOutSelections | None = None) -> None:
+                     held_out: HeldOutRecords | None = None) -> None:
     """Post-training quantization of a trained adapter merged into its base. A
-    global-selection student chooses its threshold again, on the quantized
+    calibrated student (held_out given) is calibrated again, on the quantized
     model's own scores of the held-out records: quantization moves them."""
     from .quantize import merge_and_quantize
 
-    def calibrate(folder: Path) -> None:
+    def calibrate_quantized(folder: Path) -> None:
         from .backend import HFBackend
 
-        write_json(folder / stages.SELECTION_FILE,
-                   calibrate_selection(HFBackend(folder, precision=precision), held_out.load()))
+        write_json(folder / CALIBRATION_FILES[held_out.stage],
+                   calibrate(held_out.stage, HFBackend(folder, precision=precision), held_out.load()))
 
-    merge_and_quantize(base_dir, adapter_dir, output_dir, ptq, precision, calibrate if held_out else None)
+    merge_and_quantize(base_dir, adapter_dir, output_dir, ptq, precision, calibrate_quantized if held_out else None)
 
 
 def attach_soft_targets(records: list[dict], labels: list[dict], stage: str, labels_path,

@@ -3,7 +3,7 @@ import re
 from types import SimpleNamespace as Namespace
 
 from refiner_lib import config_keys, prompts
-from refiner_lib.config import BASELINES, objective, student_training, trained_variant
+from refiner_lib.config import BASELINES, CALIBRATED_STAGES, objective, student_training, trained_variant
 from refiner_lib import data as datasets_lib
 from refiner_lib.data import answer_metrics, corpus_keys, corpus_name, reads_titles, teacher_kind
 from refiner_lib.sources import is_local

@@ -4,10 +4,10 @@ rule train_student:
     input:
         model=model_dir("student"),
         records=f"{RESULTS}/teacher/{{stage}}/train.json",
-        # distillation reads the teacher's scores; a global-selection student is
-        # calibrated on the teacher's titles and selections
+        # distillation reads the teacher's scores; a query-analysis or global-selection
+        # student is calibrated on the teacher's answers to the records training held out
         labels=lambda wc: merged_teacher_labels(wc.stage)
-        if objective(config, wc.stage)["kind"] == "kd" or wc.stage == "global_selection" else [],
+        if objective(config, wc.stage)["kind"] == "kd" or wc.stage in CALIBRATED_STAGES else [],
     output:
         adapter=directory(adapter_dir("{stage}", "{variant}")),
         loss=f"{RESULTS}/students/{{stage}}/{{variant}}/loss.csv",
@@ -37,24 +37,24 @@ rule train_student:
 
 rule quantize_student:
     """Post-training quantization: merge the trained LoRA adapter into the base,
-    quantize it with bitsandbytes, save and reload it. A global-selection
-    student chooses its threshold again on the quantized model's own scores of
-    the records training held out."""
+    quantize it with bitsandbytes, save and reload it. A query-analysis or
+    global-selection student is calibrated again on the quantized model's own
+    scores of the records training held out."""
     input:
         model=model_dir("student"),
         adapter=lambda wc: adapter_dir(wc.stage, trained_variant(config, wc.variant)),
-        records=lambda wc: f"{RESULTS}/teacher/global_selection/train.json" if wc.stage == "global_selection" else [],
-        labels=lambda wc: merged_teacher_labels("global_selection") if wc.stage == "global_selection" else [],
+        records=lambda wc: f"{RESULTS}/teacher/{wc.stage}/train.json" if wc.stage in CALIBRATED_STAGES else [],
+        labels=lambda wc: merged_teacher_labels(wc.stage) if wc.stage in CALIBRATED_STAGES else [],
     output:
         directory(f"{RESULTS}/students/{{stage}}/{{variant}}/quantized"),
     params:
         code=library_code("quantize_student"),
         ptq=declared_params("quantize_student", lambda settings, wc: settings["training"]["variants"][wc.variant]["ptq"]),
         precision=declared_params("quantize_student", lambda settings, wc: settings["precision"]),
-        # a global-selection student's threshold: chosen again on the records training held out
+        # a calibrated student's calibration: fitted again on the records training held out
         held_out=declared_params("quantize_student", lambda settings, wc: {
             "records": settings["training"]["validation"]["num_records"], "seed": settings["seed"]}
-            if wc.stage == "global_selection" else None),
+            if wc.stage in CALIBRATED_STAGES else None),
     resources:
         gpu=1,
         attempt=attempt_number,

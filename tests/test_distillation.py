@@ -59,6 +59,42 @@ def test_kd_moves_the_dqa_student_toward_the_teachers_probabilities(tiny_model, 
     assert gap_after < gap_before / 2, (gap_before, gap_after)
 
 
+def test_calibration_recovers_the_alpha_a_student_was_distilled_towards():
+    """A student that ranks questions right but gives every one a P(Global) off
+    by a scale and a shift: Platt scaling on held-out soft targets undoes both."""
+    true_log_odds = [-3.0, -1.5, -0.8, 0.0, 0.4, 1.1, 2.5, -2.2]
+    targets = [stages.sigmoid(z) for z in true_log_odds]  # the teacher's P(Global)
+    student = [0.5 * z - 0.7 for z in true_log_odds]  # under-confident, and leaning Local
+    fitted = stages.fit_alpha_calibration(student, targets)
+    assert fitted["scale"] == pytest.approx(2.0, rel=0.01) and fitted["shift"] == pytest.approx(1.4, rel=0.01)
+    assert fitted["records"] == 8 and fitted["criterion"] == "soft_cross_entropy"
+    for z, target in zip(student, targets):
+        p_global = stages.sigmoid(z)
+        calibrated = stages.calibrated({"Local": 1 - p_global, "Global": p_global}, fitted)
+        assert calibrated["Global"] == pytest.approx(target, abs=0.01) and sum(calibrated.values()) == pytest.approx(1)
+
+
+def test_calibration_on_separable_hard_labels_stays_finite():
+    fitted = stages.fit_alpha_calibration([-2.0, -1.0, 1.0, 2.0], [0.0, 0.0, 1.0, 1.0])
+    assert math.isfinite(fitted["scale"]) and fitted["scale"] > 1 and math.isfinite(fitted["shift"])
+    assert stages.calibrated({"Local": 0.3, "Global": 0.7}, None) == {"Local": 0.3, "Global": 0.7}
+    with pytest.raises(InputError, match="no held-out records"):
+        stages.fit_alpha_calibration([], [])
+
+
+def test_a_calibrated_student_labels_by_its_calibrated_probabilities(tiny_model):
+    """The label is the likelier of the calibrated probabilities: a calibration
+    that maps every question to P(Global) = 0.3 makes each Local."""
+    asked = [{"id": "a", "question": "Who founded the Varn Guild?"}, {"id": "b", "question": "Why do rivers flood?"}]
+    backend = HFBackend(tiny_model)
+    to_point_three = {"scale": 0.0, "shift": math.log(0.3 / 0.7)}
+    for row in stages.model_query_analysis(backend, asked, to_point_three):
+        assert row["probabilities"]["Global"] == pytest.approx(0.3) and row["label"] == "Local"
+    identity = stages.model_query_analysis(backend, asked, {"scale": 1.0, "shift": 0.0})
+    for raw, same in zip(stages.model_query_analysis(backend, asked), identity):
+        assert same["probabilities"]["Global"] == pytest.approx(raw["probabilities"]["Global"], abs=1e-12)
+
+
 def test_listnet_lowers_the_adr_ranking_loss(tiny_model, tmp_path, synthetic_data):
     questions, corpus, trees = synthetic_data
     tree = trees[0]

@@ -1,3 +1,5 @@
+import pytest
+
 from refiner_lib import metrics
 
 
@@ -35,6 +37,15 @@ def test_selection_recall_and_precision_count_retrieved_gold_sections():
     selections = {"a": ["Training", "Legacy"], "b": []}
     assert metrics.selection_metrics(question, selections) == {"adr_recall": 0.5, "adr_precision": 0.5}
     assert metrics.selection_metrics(question, {"a": [], "b": []}) == {"adr_recall": 0.0}  # precision undefined
+
+
+def test_alpha_error_is_the_distance_to_the_teachers_p_global():
+    teacher = {"label": "Local", "probabilities": {"Local": 0.7, "Global": 0.3}}
+    refined = {"context": "", "context_tokens": 0, "retrieved_tokens": 10, "label": "Global",
+               "probabilities": {"Local": 0.45, "Global": 0.55}}
+    row = metrics.refinement_metrics({"golden_answers": ["x"]}, refined, teacher)
+    assert row["dqa_alpha_error"] == pytest.approx(0.25) and row["dqa_correct"] == 0.0
+    assert "dqa_alpha_error" not in metrics.refinement_metrics({"golden_answers": ["x"]}, refined, {"label": "Local"})
 
 
 def test_means_skip_questions_without_a_value():

@@ -45,8 +45,9 @@ def refinement_inputs(tiny_model, synthetic_data, tmp_path_factory):
         settings = TrainingSettings.from_dict({"lora": LORA, "schedule": schedule, "quantization": None, "seed": 1})
         training.train_adapter(tiny_model, stage_records, settings,
                                TrainingOutputs(Path(adapters[stage]), folder / f"{stage}.csv"))
-    # a fixed selection threshold: this test compares backends, not calibrations
+    # a fixed selection threshold and the identity alpha: this test compares backends, not calibrations
     write_json(Path(adapters["global_selection"]) / stages.SELECTION_FILE, {"threshold": 0.2})
+    write_json(Path(adapters["query_analysis"]) / stages.ANALYSIS_FILE, {"scale": 1.0, "shift": 0.0})
     return paths, adapters
 
 

@@ -19,6 +19,9 @@ import yaml
 from conftest import ROOT
 from refiner_lib import data, report, stage_times
 from refiner_lib.config import BASELINES
+from refiner_lib.tasks import CALIBRATION_FILES
+
+CRITERIA = {"global_selection": "micro_f1", "query_analysis": "soft_cross_entropy"}  # what each calibration fits
 
 PTQ_VARIANTS = {"lora_ptq_int8": {"quantization": None, "ptq": {"bits": 8}},
                 "lora_ptq_int4": {"quantization": None, "ptq": {"bits": 4, "quant_type": "nf4", "double_quant": True,
@@ -111,9 +114,9 @@ def blank_by_definition(method: str) -> set[str]:
     """Summary columns a method has no value for: `full` runs no stage, the
     ablations drop query analysis (and local_only global selection too), and
     ADR precision is undefined where a selection chose nothing."""
-    dropped = {"full": ("dqa_accuracy", "adr_recall", "adr_precision"),
-               "local_only": ("dqa_accuracy", "adr_recall", "adr_precision"),
-               "selection_only": ("dqa_accuracy",)}.get(method, ())
+    dqa = ("dqa_accuracy", "dqa_alpha_error")
+    dropped = {"full": (*dqa, "adr_recall", "adr_precision"), "local_only": (*dqa, "adr_recall", "adr_precision"),
+               "selection_only": dqa}.get(method, ())
     dropped += ("adr_precision",)
     return {f"{name}{suffix}" for name in dropped for suffix in ("", "_ci_low", "_ci_high")}
 
@@ -165,11 +168,14 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
                 assert not (folder / "adapter").exists()
                 sizes = json.loads((folder / "quantized" / "sizes.json").read_text())
                 assert sizes["quantized_bytes"] < sizes["merged_bytes"]
-                if stage == "global_selection":  # its own threshold, from the quantized model's scores
-                    calibration = json.loads((folder / "quantized" / "selection.json").read_text())
+                if stage in CALIBRATION_FILES:  # its own, from the quantized model's scores of the held-out records
+                    calibration = json.loads((folder / "quantized" / CALIBRATION_FILES[stage]).read_text())
                     assert calibration["records"] == config["training"]["validation"]["num_records"]
-                    assert calibration["criterion"] == "micro_f1"
+                    assert calibration["criterion"] == CRITERIA[stage]
                 continue
+            if stage in CALIBRATION_FILES:
+                assert json.loads((folder / "adapter" / CALIBRATION_FILES[stage]).read_text())["criterion"] == \
+                    CRITERIA[stage]
             assert (folder / "adapter" / "adapter_model.safetensors").exists()
             losses = list(csv.DictReader((folder / "loss.csv").open()))
             assert len(losses) == config["training"]["schedule"]["max_steps"]
