@@ -142,8 +142,8 @@ def merge_training_records(parts: list[tuple], records_path, labels_path) -> Non
 
 def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings, stage: str, threads: int = 1) -> None:
     """inputs: `model` (the base folder), `records` (Alpaca JSON) and, when
-    distilling or for a global-selection student, `labels` (the teacher's rows,
-    one per record). Distillation reads the teacher's scores from them; a
+    distilling or for a stage in CALIBRATED_STAGES, `labels` (the teacher's
+    rows, one per record). Distillation reads the teacher's scores from them; a
     query-analysis or global-selection student is also calibrated on the
     held-out records (see `calibrate`). With
     `schedule.processes` > 1 it runs in that many data-parallel processes

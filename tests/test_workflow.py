@@ -13,9 +13,10 @@ from safetensors.torch import load_file
 
 from conftest import HOTPOTQA, need_shared
 import config_edits
-from refiner_lib import config_keys, data, report
+from refiner_lib import config as config_module
+from refiner_lib import config_keys, data, report, seed_spread
 from refiner_lib.config import validate
-from workflow_helpers import check_outputs, dry_run_jobs, run, tiny_config, write_config
+from workflow_helpers import CALIBRATION_FILES, check_outputs, dry_run_jobs, run, tiny_config, write_config
 
 def test_synthetic_oracle_end_to_end_then_nothing_to_do(synthetic_run):
     workdir, config = synthetic_run["workdir"], synthetic_run["config"]
@@ -239,6 +240,20 @@ QUALITY_COLUMNS = [name for name in report.SUMMARY_COLUMNS
                                                 "dqa_alpha_error", "adr_recall", "adr_precision", "compression", "context_tokens")]
 
 
+def test_the_seed_spread_trains_the_student_the_run_trained(synthetic_run, tmp_path):
+    """seed_spread's row for the run's own seed is the run's own query-analysis
+    student: its calibrated figures are the summary's (which rounds to 4 decimals)."""
+    workdir = synthetic_run["workdir"]
+    write_config(tmp_path, synthetic_run["config"])
+    config = config_module.load(tmp_path / "config.yaml")
+    results = workdir / config["results"]
+    row = seed_spread.seed_row(config, results, "encyclopedia", "lora", config["seed"], tmp_path)
+    lora = next(r for r in csv.DictReader((results / "summary.csv").open()) if r["variant"] == "lora")
+    assert row["calibrated_dqa_accuracy"] == pytest.approx(float(lora["dqa_accuracy"]), abs=1e-4)
+    assert row["calibrated_alpha_error"] == pytest.approx(float(lora["dqa_alpha_error"]), abs=1e-4)
+    assert 0 <= row["raw_dqa_accuracy"] <= 1 and row["raw_alpha_error"] >= 0
+
+
 def test_the_same_config_on_the_same_machine_gives_the_same_numbers(synthetic_run, tmp_path):
     """A second run from nothing: identical adapters, contexts, answers and quality columns."""
     first, second = synthetic_run["workdir"] / "results", tmp_path / "results"
@@ -249,7 +264,7 @@ def test_the_same_config_on_the_same_machine_gives_the_same_numbers(synthetic_ru
     for path in adapters:
         ours, theirs = load_file(path), load_file(second / path.relative_to(first))
         assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), path
-    for path in sorted(first.glob("students/*/*/adapter/*.json")):  # calibrations
+    for path in sorted(p for name in CALIBRATION_FILES.values() for p in first.glob(f"students/*/*/adapter/{name}")):
         assert path.read_text() == (second / path.relative_to(first)).read_text(), path
     for folder in ("refined", "answers"):
         for path in sorted(first.glob(f"datasets/*/{folder}/*.jsonl")):
