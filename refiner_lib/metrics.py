@@ -149,7 +149,8 @@ def refinement_metrics(question: dict, refined: dict, reference_label: dict | No
 # per-question key -> summary column of its mean: the quality metrics (compared between methods)...
 QUALITY_METRICS = {"em": "em", "f1": "f1", "accuracy": "accuracy", "str_em": "str_em", "rouge_l": "rouge_l",
                    "context_answer_recall": "context_answer_recall",
-                   "dqa_correct": "dqa_accuracy", "dqa_alpha_error": "dqa_alpha_error", "adr_recall": "adr_recall", "adr_precision": "adr_precision"}
+                   "dqa_correct": "dqa_accuracy", "dqa_alpha_error": "dqa_alpha_error",
+                   "adr_recall": "adr_recall", "adr_precision": "adr_precision"}
 # ... and every mean the summary reports
 MEAN_COLUMNS = {**QUALITY_METRICS, "compression": "compression", "retrieved_tokens": "retrieved_tokens"}
 

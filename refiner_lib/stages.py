@@ -104,13 +104,20 @@ def sigmoid(x: float) -> float:
 def fit_alpha_calibration(log_odds: list[float], targets: list[float], ridge: float = 1e-3) -> dict:
     """Platt scaling with the teacher's soft targets: the scale and shift of the
     student's Global-vs-Local log-odds that minimize the cross-entropy against
-    the teacher's P(Global) on held-out records, by Newton's method. A small
-    ridge towards the identity (scale 1, shift 0) keeps them finite when hard
-    0/1 targets are separable. A student that ranks the questions right but
-    whose last, noisy steps left every P(Global) some hundredths high or low
-    gets back the alpha it was distilled towards; a wrong ranking stays wrong."""
+    the teacher's P(Global) on held-out records, by Newton's method (halving a
+    step that does not lower it). A small ridge towards the identity (scale 1,
+    shift 0) keeps them finite when hard 0/1 targets are separable. A student
+    that ranks the questions right but whose last, noisy steps left every
+    P(Global) some hundredths high or low gets back the alpha it was distilled
+    towards; a wrong ranking stays wrong."""
     if not log_odds:
         raise InputError("no held-out records to calibrate query analysis on")
+
+    def objective(scale: float, shift: float) -> float:
+        predicted = [sigmoid(scale * z + shift) for z in log_odds]
+        return soft_cross_entropy(predicted, targets) * len(log_odds) + \
+            0.5 * ridge * ((scale - 1.0) ** 2 + shift ** 2)
+
     scale, shift = 1.0, 0.0
     for _ in range(100):
         grad_scale, grad_shift = ridge * (scale - 1.0), ridge * shift
@@ -123,8 +130,11 @@ def fit_alpha_calibration(log_odds: list[float], targets: list[float], ridge: fl
         determinant = h_scale * h_shift - h_cross * h_cross
         step_scale = (h_shift * grad_scale - h_cross * grad_shift) / determinant
         step_shift = (h_scale * grad_shift - h_cross * grad_scale) / determinant
-        scale, shift = scale - step_scale, shift - step_shift
-        if abs(step_scale) + abs(step_shift) < 1e-10:
+        before, fraction = objective(scale, shift), 1.0
+        while fraction > 1e-6 and objective(scale - fraction * step_scale, shift - fraction * step_shift) > before:
+            fraction /= 2
+        scale, shift = scale - fraction * step_scale, shift - fraction * step_shift
+        if fraction * (abs(step_scale) + abs(step_shift)) < 1e-10:
             break
     predicted = [sigmoid(scale * z + shift) for z in log_odds]
     return {"scale": scale, "shift": shift, "validation_cross_entropy": soft_cross_entropy(predicted, targets),
