@@ -159,6 +159,9 @@ def train(inputs: Mapping, outputs: TrainingOutputs, settings: TrainingSettings,
 
     records_path, labels_path = inputs["records"], inputs.get("labels") or None
     records = training_records(records_path)
+    if stage in CALIBRATION_FILES and not labels_path:
+        raise InputError(f"{records_path}: a {stage} student is calibrated on the teacher's answers to the "
+                         "records training holds out: give its labels file (inputs['labels'])")
     if settings.objective.distilled or stage in CALIBRATION_FILES:
         labels = aligned_labels(records, records_path, labels_path)
     if settings.objective.distilled:

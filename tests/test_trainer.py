@@ -1,6 +1,7 @@
 """Training on transformers' Trainer: data-parallel processes (torchrun with
 gloo on the CPU), gradient accumulation, bf16 on the CPU, live progress in
 the log and TensorBoard events beside the adapter."""
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -9,8 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from refiner_lib import launch, prompts, tasks, training
-from refiner_lib.settings import Schedule, TrainingOutputs, TrainingSettings
+from refiner_lib import launch, prompts, stages, tasks, training
+from refiner_lib.errors import InputError
+from refiner_lib.settings import Schedule, TrainingOutputs, TrainingSettings, Validation
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj", "down_proj"]}
 SCHEDULE = {"epochs": 1, "max_steps": 4, "batch_size": 1, "learning_rate": 2e-3, "warmup_steps": 1,
@@ -19,10 +21,18 @@ SCHEDULE = {"epochs": 1, "max_steps": 4, "batch_size": 1, "learning_rate": 2e-3,
 ADAPTER_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}
 
 
-def records(count: int = 8) -> list[dict]:
-    questions = ["Who founded the Varn Guild?", "Why do rivers flood?", "When was Oskel born?", "How do tides work?",
-                 "Where is Lake Orun?", "What causes rust?", "Which river feeds Tam?", "Why do birds migrate?"]
-    return [prompts.query_analysis_record(q, ["Local", "Global"][i % 2]) for i, q in enumerate(questions[:count])]
+QUESTIONS = ["Who founded the Varn Guild?", "Why do rivers flood?", "When was Oskel born?", "How do tides work?",
+             "Where is Lake Orun?", "What causes rust?", "Which river feeds Tam?", "Why do birds migrate?",
+             "Who built the Kessel bridge?", "Why is the sea salty?"]
+HELD_OUT = 2  # train_job's validation records, which the query-analysis student is calibrated on
+
+
+def label(i: int) -> str:
+    return ["Local", "Global"][i % 2]
+
+
+def records(count: int = len(QUESTIONS)) -> list[dict]:
+    return [prompts.query_analysis_record(q, label(i)) for i, q in enumerate(QUESTIONS[:count])]
 
 
 def settings(precision="float32", **schedule) -> TrainingSettings:
@@ -31,13 +41,21 @@ def settings(precision="float32", **schedule) -> TrainingSettings:
 
 
 def train_job(tiny_model, folder: Path, training_settings: TrainingSettings, threads: int = 2) -> Path:
-    """tasks.train on an Alpaca file, as the workflow's rule runs it; the adapter folder."""
+    """tasks.train on an Alpaca file and the teacher's labels, as the workflow's
+    rule runs it (HELD_OUT records held out, validated at the end and
+    calibrated on); the adapter folder."""
     folder.mkdir(parents=True)
     (folder / "train.json").write_text(json.dumps(records()))
+    (folder / "labels.jsonl").write_text("".join(
+        json.dumps({"label": label(i), "probabilities": {"Local": 0.3 + 0.4 * (label(i) == "Local"),
+                                                         "Global": 0.3 + 0.4 * (label(i) == "Global")}}) + "\n"
+        for i in range(len(QUESTIONS))))
     outputs = TrainingOutputs(folder / "adapter", folder / "loss.csv", folder / "metrics.json",
                               tensorboard_dir=folder / "tensorboard", log_every=2)
-    tasks.train({"model": tiny_model, "records": folder / "train.json"}, outputs, training_settings,
-                "query_analysis", threads)
+    held_out = dataclasses.replace(training_settings, validation=Validation(num_records=HELD_OUT, every_steps=100))
+    tasks.train({"model": tiny_model, "records": folder / "train.json", "labels": folder / "labels.jsonl"}, outputs,
+                held_out, "query_analysis", threads)
+    assert json.loads((folder / "adapter" / stages.ANALYSIS_FILE).read_text())["records"] == HELD_OUT
     return folder / "adapter"
 
 
@@ -183,3 +201,11 @@ def test_auto_precision_on_a_gpu_follows_its_bf16_support(monkeypatch, supported
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: supported)
     assert auto_dtype(cuda=True, cpuinfo="flags : avx512_bf16") == expected
+
+
+def test_a_calibrated_stage_without_the_teachers_labels_is_refused(tiny_model, tmp_path):
+    (tmp_path / "train.json").write_text(json.dumps(records()))
+    outputs = TrainingOutputs(tmp_path / "adapter", tmp_path / "loss.csv")
+    with pytest.raises(InputError, match=r"train\.json: a query_analysis student is calibrated .* labels file"):
+        tasks.train({"model": tiny_model, "records": tmp_path / "train.json"}, outputs, settings(), "query_analysis")
+    assert not (tmp_path / "adapter").exists()  # refused before training wrote anything
