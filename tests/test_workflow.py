@@ -16,6 +16,7 @@ import config_edits
 from refiner_lib import config as config_module
 from refiner_lib import config_keys, data, report, seed_spread
 from refiner_lib.config import validate
+from refiner_lib.jsonl import load_jsonl
 from workflow_helpers import CALIBRATION_FILES, check_outputs, dry_run_jobs, run, tiny_config, write_config
 
 def test_synthetic_oracle_end_to_end_then_nothing_to_do(synthetic_run):
@@ -240,18 +241,29 @@ QUALITY_COLUMNS = [name for name in report.SUMMARY_COLUMNS
                                                 "dqa_alpha_error", "adr_recall", "adr_precision", "compression", "context_tokens")]
 
 
-def test_the_seed_spread_trains_the_student_the_run_trained(synthetic_run, tmp_path):
-    """seed_spread's row for the run's own seed is the run's own query-analysis
-    student: its calibrated figures are the summary's (which rounds to 4 decimals)."""
+@pytest.mark.parametrize("stage", sorted(seed_spread.COLUMNS))
+def test_the_seed_spread_trains_the_student_the_run_trained(synthetic_run, tmp_path, stage):
+    """seed_spread's row for the run's own seed is the run's own student and
+    refinement: its figures are the summary's (which rounds to 4 decimals)."""
     workdir = synthetic_run["workdir"]
     write_config(tmp_path, synthetic_run["config"])
     config = config_module.load(tmp_path / "config.yaml")
     results = workdir / config["results"]
-    row = seed_spread.seed_row(config, results, "encyclopedia", "lora", config["seed"], tmp_path)
+    assert stage in config["training"]["stages"]
+    row = seed_spread.seed_row(config, results, "encyclopedia", stage, "lora", config["seed"], tmp_path)
     lora = next(r for r in csv.DictReader((results / "summary.csv").open()) if r["variant"] == "lora")
-    assert row["calibrated_dqa_accuracy"] == pytest.approx(float(lora["dqa_accuracy"]), abs=1e-4)
-    assert row["calibrated_alpha_error"] == pytest.approx(float(lora["dqa_alpha_error"]), abs=1e-4)
-    assert 0 <= row["raw_dqa_accuracy"] <= 1 and row["raw_alpha_error"] >= 0
+    summarized = [column for column in seed_spread.COLUMNS[stage] if not column.startswith("raw_")]
+    for column in summarized:
+        assert lora[column] != "", column
+        assert row[column] == pytest.approx(float(lora[column]), abs=1e-4), column
+    if stage == "query_analysis":
+        assert 0 <= row["raw_dqa_accuracy"] <= 1 and row["raw_dqa_alpha_error"] >= 0
+    else:  # another seed's student is the one that refines: its titles' scores are its own
+        seed_spread.seed_row(config, results, "encyclopedia", stage, "lora", config["seed"] + 1, tmp_path)
+        scores = [[r["selection_scores"] for r in load_jsonl(path)]
+                  for path in sorted(tmp_path.glob(f"{stage}-lora-seed*/refined.jsonl"))]
+        assert len(scores) == 2 and scores[0] != scores[1]
+    assert seed_spread.spread([row, row], summarized)[0].startswith(f"{summarized[0]}: mean {row[summarized[0]]:.4f}, sd 0.0000")
 
 
 def test_the_same_config_on_the_same_machine_gives_the_same_numbers(synthetic_run, tmp_path):
