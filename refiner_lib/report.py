@@ -47,7 +47,7 @@ MB = 2**20
 METRIC_TITLES = {
     "em": "EM", "f1": "F1", "accuracy": "accuracy", "str_em": "STR-EM", "rouge_l": "ROUGE-L", "context_answer_recall": "context answer recall",
     "dqa_accuracy": "DQA accuracy", "dqa_alpha_error": "DQA alpha error", "adr_recall": "ADR recall", "adr_precision": "ADR precision",
-    "compression": "compression",
+    "adr_auc": "ADR ranking AUC", "compression": "compression",
 }
 
 
@@ -77,7 +77,7 @@ INFERENCE_TABLE = [
 REFINEMENT_TABLE = [
     ("variant", "variant"),
     *((METRIC_TITLES[c], interval_cell(c))
-      for c in ("context_answer_recall", "adr_recall", "adr_precision", "dqa_accuracy", "dqa_alpha_error")),
+      for c in ("context_answer_recall", "adr_recall", "adr_precision", "adr_auc", "dqa_accuracy", "dqa_alpha_error")),
     ("context tokens", "context_tokens"), ("empty contexts", "empty_contexts"),
     ("compression", interval_cell("compression")),
 ]

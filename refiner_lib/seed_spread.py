@@ -13,7 +13,7 @@ settings (`--results`, `--config`, `--dataset`: the config's first by
 default); prints one row per seed, then each column's mean, standard deviation
 and range over the seeds: context answer recall and the stage's own figures
 (query analysis: DQA accuracy and alpha error, also before calibration;
-global selection: ADR recall and precision).
+global selection: ADR recall and precision, and its ranking AUC).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from .settings import MethodSettings, TrainingOutputs, TrainingSettings
 COLUMNS = {  # the figures per stage, as summary.csv names them
     "query_analysis": ("context_answer_recall", "dqa_accuracy", "dqa_alpha_error",
                        "raw_dqa_accuracy", "raw_dqa_alpha_error"),
-    "global_selection": ("context_answer_recall", "adr_recall", "adr_precision"),
+    "global_selection": ("context_answer_recall", "adr_recall", "adr_precision", "adr_auc"),
 }
 
 

@@ -39,6 +39,22 @@ def test_selection_recall_and_precision_count_retrieved_gold_sections():
     assert metrics.selection_metrics(question, {"a": [], "b": []}) == {"adr_recall": 0.0}  # precision undefined
 
 
+def test_the_selection_auc_ranks_gold_sections_above_the_others_before_any_threshold():
+    question = {"supporting": [{"doc_id": "a", "path": ["Career", "Training"]}, {"doc_id": "b", "path": ["History"]}]}
+    scores = {"a": {"Career": 0.6, "Training": 0.5, "Legacy": 0.1}, "b": {"History": 0.4, "Legacy": 0.5}}
+    # gold (a, Training) 0.5 and (b, History) 0.4 against 0.6, 0.1 and 0.5: (1 + 0.5 + 0) + (1 + 0 + 0) of 6
+    assert metrics.selection_auc(question, scores) == pytest.approx(2.5 / 6)
+    assert metrics.ranking_auc([0.9], [0.1, 0.2]) == 1.0 and metrics.ranking_auc([0.1], [0.9]) == 0.0
+    assert metrics.selection_auc(question, {"b": {"History": 0.4}}) is None  # no other section to rank below it
+    assert metrics.selection_auc({"supporting": []}, scores) is None
+    refined = {"context": "", "context_tokens": 0, "retrieved_tokens": 10, "selections": {"a": ["Career"], "b": []},
+               "selection_scores": scores}
+    assert metrics.refinement_metrics({"golden_answers": ["x"], **question}, refined, None)["adr_auc"] == \
+        pytest.approx(2.5 / 6)
+    del refined["selection_scores"]  # the teacher's selections: chosen, not scored
+    assert "adr_auc" not in metrics.refinement_metrics({"golden_answers": ["x"], **question}, refined, None)
+
+
 def test_alpha_error_is_the_distance_to_the_teachers_p_global():
     teacher = {"label": "Local", "probabilities": {"Local": 0.7, "Global": 0.3}}
     refined = {"context": "", "context_tokens": 0, "retrieved_tokens": 10, "label": "Global",

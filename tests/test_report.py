@@ -24,7 +24,7 @@ def document(variant: str, f1: np.ndarray, stages: bool) -> dict:
         if stages:
             row["dqa_correct"] = float(i % 5 != 0)
             if i % 2 == 0:
-                row.update(adr_recall=0.5 + 0.1 * (i % 3), adr_precision=0.4)
+                row.update(adr_recall=0.5 + 0.1 * (i % 3), adr_precision=0.4, adr_auc=0.6 + 0.1 * (i % 4))
         rows.append(row)
     summary = {"variant": variant, "questions": QUESTIONS, "refine_latency_mean_s": 0.125, "context_tokens": 300.0}
     return {"summary": summary, "per_question": rows}
@@ -67,7 +67,8 @@ def test_summarize_writes_intervals_paired_rows_and_names_the_significant_pairs(
     metrics = {(r["variant"], r["metric"]): r for r in paired}
     assert {r["reference"] for r in paired} == {"lora"}  # no teacher document
     assert sorted(m for v, m in metrics if v == "full") == ["accuracy", "context_answer_recall", "em", "f1"]
-    assert len([m for v, m in metrics if v == "lora_ptq_int4"]) == 7
+    assert len([m for v, m in metrics if v == "lora_ptq_int4"]) == 8
+    assert metrics["lora_ptq_int4", "adr_auc"]["n"] == "20" and summary["full"]["adr_auc"] == ""
     assert metrics["lora_ptq_int4", "adr_recall"]["n"] == "20"
     assert metrics["lora_ptq_int4", "em"]["p_value"] == "1.0000"
     significant = {(r["variant"], r["reference"], r["metric"]) for r in paired if r["significant"] == "True"}
@@ -78,7 +79,7 @@ def test_summarize_writes_intervals_paired_rows_and_names_the_significant_pairs(
     markdown = out["summary.md"].read_text()
     assert re.search(r"\| lora +\| [^|]* \| \d\.\d{3} \[\d\.\d{2}, \d\.\d{2}\] +\| \d\.\d{3} \[", markdown)
     assert "## Refinement quality per variant" in markdown and \
-        re.search(r"\| context answer recall +\| ADR recall +\|", markdown)
+        re.search(r"\| context answer recall +\| ADR recall +\| ADR precision +\| ADR ranking AUC +\|", markdown)
     assert "<td>lora_ptq_int4</td>" in out["summary.html"].read_text()
     paragraph = next(line for line in markdown.splitlines() if line.startswith("Significant at 95%"))
     named = set(re.findall(r"(\w+) vs (\w+): (F1|EM|accuracy|context answer recall|DQA accuracy|ADR \w+) ",

@@ -66,7 +66,7 @@ def without_timings(path: Path) -> list[dict]:
 
 
 # what a run computes, as opposed to how long it took or how much memory its process peaked at
-DETERMINED = ("variant", "questions", "em", "f1", "accuracy", "dqa_accuracy", "dqa_alpha_error", "adr_recall", "adr_precision",
+DETERMINED = ("variant", "questions", "em", "f1", "accuracy", "dqa_accuracy", "dqa_alpha_error", "adr_recall", "adr_precision", "adr_auc",
               "context_answer_recall", "compression", "context_tokens",
               "refiner_parameters", "generator_parameters", "refine_flops_per_query", "generate_flops_per_query",
               "refiner_memory_mb", "adapter_mb", "refiner_disk_mb")

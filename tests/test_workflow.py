@@ -238,7 +238,7 @@ def test_bad_data_stops_naming_file_line_and_field(tiny_model, tmp_path):
 
 QUALITY_COLUMNS = [name for name in report.SUMMARY_COLUMNS
                    if name.split("_ci_")[0] in ("em", "f1", "accuracy", "context_answer_recall", "dqa_accuracy",
-                                                "dqa_alpha_error", "adr_recall", "adr_precision", "compression", "context_tokens")]
+                                                "dqa_alpha_error", "adr_recall", "adr_precision", "adr_auc", "compression", "context_tokens")]
 
 
 @pytest.mark.parametrize("stage", sorted(seed_spread.COLUMNS))

@@ -112,12 +112,15 @@ def dry_run_jobs(workdir: Path, config: dict, source: Path = ROOT, extra: tuple 
 
 def blank_by_definition(method: str) -> set[str]:
     """Summary columns a method has no value for: `full` runs no stage, the
-    ablations drop query analysis (and local_only global selection too), and
-    ADR precision is undefined where a selection chose nothing."""
+    ablations drop query analysis (and local_only global selection too),
+    ADR precision is undefined where a selection chose nothing, and only a
+    student scores titles (ADR ranking AUC)."""
     dqa = ("dqa_accuracy", "dqa_alpha_error")
     dropped = {"full": (*dqa, "adr_recall", "adr_precision"), "local_only": (*dqa, "adr_recall", "adr_precision"),
                "selection_only": dqa}.get(method, ())
     dropped += ("adr_precision",)
+    if method in BASELINES:  # the teacher's selections are chosen, not scored
+        dropped += ("adr_auc",)
     return {f"{name}{suffix}" for name in dropped for suffix in ("", "_ci_low", "_ci_high")}
 
 
@@ -140,7 +143,9 @@ def check_outputs(workdir: Path, config: dict) -> list[dict]:
             config["datasets"][row["dataset"]]["layout"], data.SHORT_FORM)
         unscored = {f"{m}{s}" for m in long_form - set(named) for s in ("", "_ci_low", "_ci_high")}
         if config["datasets"][row["dataset"]]["layout"] not in data.ANNOTATED:  # no gold sections to score ADR on
-            unscored |= {f"adr_{m}{s}" for m in ("recall", "precision") for s in ("", "_ci_low", "_ci_high")}
+            unscored |= {f"adr_{m}{s}" for m in ("recall", "precision", "auc") for s in ("", "_ci_low", "_ci_high")}
+        if "global_selection" not in config["training"]["stages"]:  # no student scores titles
+            unscored |= {f"adr_auc{s}" for s in ("", "_ci_low", "_ci_high")}
         for column in set(report.SUMMARY_COLUMNS) - {"dataset", "variant"} - blank_by_definition(row["variant"]) - \
                 unscored:
             assert row[column] != "" and float(row[column]) >= 0, (row["variant"], column)  # every metric filled
