@@ -309,11 +309,14 @@ def markdown(summary: pd.DataFrame, training: pd.DataFrame, paired: pd.DataFrame
              "Every column is in `summary.csv`.", "",
              "## Refinement quality per variant", "", markdown_table(summary, refinement), "",
              "Context answer recall: share of questions whose refined context contains a golden answer. "
-             "ADR recall / precision: over the questions with gold sections. Compression: refined context "
-             "tokens / retrieved tokens.", "",
+             "ADR recall / precision: over the questions with gold sections. ADR ranking AUC: the chance that "
+             "a student scores a gold section above another section of the retrieved documents, before the "
+             "threshold it selects by. Compression: refined context tokens / retrieved tokens.", "",
              "## Paired differences against the references", "", markdown_table(paired, comparisons), "",
              "Difference: variant - reference over the questions both answer, with its paired bootstrap 95% "
-             "interval; p: two-sided sign-flip permutation test. Every row is in `paired.csv`.", ""]
+             "interval; p: two-sided sign-flip permutation test. Every row is in `paired.csv`. Intervals and "
+             "tests resample questions for one training of each student: what the training seed moves is not "
+             "in them (`python -m refiner_lib.seed_spread` measures it).", ""]
     for name in ([AVERAGE] if many else []) + datasets_in(summary):
         rows = paired[paired["dataset"] == name].to_dict("records")
         label = "Over all datasets" if name == AVERAGE else f"On {name}" if many else ""
