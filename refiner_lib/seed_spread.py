@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from statistics import fmean, stdev
 from pathlib import Path
+from statistics import fmean, stdev
 
 from . import config as config_module
 from . import manifest, metrics, stages, tasks
