@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean, stdev
 
@@ -35,40 +36,58 @@ COLUMNS = {  # the figures per stage, as summary.csv names them
 }
 
 
-def train_seed(config: dict, results: Path, stage: str, variant: str, seed: int, work: Path) -> Path:
-    """The stage's student of `variant` trained with `seed`: its adapter folder."""
-    settings = TrainingSettings.from_dict(config_module.student_training(dict(config, seed=seed), stage, variant))
-    adapter = work / f"{stage}-{variant}-seed{seed}" / "adapter"
-    teacher = results / "teacher" / stage
-    tasks.train({"model": results / "models" / config["roles"]["student"], "records": teacher / "train.json",
+@dataclass(frozen=True)
+class RunStudent:
+    """One student of a finished run: the run's config and results folder, the
+    dataset whose eval questions it refines, its stage and its variant."""
+
+    config: dict
+    results: Path
+    dataset: str
+    stage: str
+    variant: str
+
+    def training(self, seed: int) -> TrainingSettings:
+        return TrainingSettings.from_dict(
+            config_module.student_training(dict(self.config, seed=seed), self.stage, self.variant))
+
+    @property
+    def base_model(self) -> Path:
+        return self.results / "models" / self.config["roles"]["student"]
+
+
+def train_seed(student: RunStudent, seed: int, work: Path) -> Path:
+    """The student trained with `seed`: its adapter folder."""
+    adapter = work / f"{student.stage}-{student.variant}-seed{seed}" / "adapter"
+    teacher = student.results / "teacher" / student.stage
+    tasks.train({"model": student.base_model, "records": teacher / "train.json",
                  "labels": teacher / "train_labels.jsonl"},
-                TrainingOutputs(adapter, adapter.parent / "loss.csv"), settings, stage)
+                TrainingOutputs(adapter, adapter.parent / "loss.csv"), student.training(seed), student.stage)
     return adapter
 
 
-def refined_with(results: Path, dataset: str, variant: str, stage: str, adapter: Path) -> list[dict]:
-    """The eval questions refined as the run refined them for `variant`, with
-    `adapter` as the stage's student: the rows of refined/{variant}.jsonl."""
-    path = results / "datasets" / dataset / "refined" / f"{variant}.settings.json"
+def refined_with(student: RunStudent, adapter: Path) -> list[dict]:
+    """The eval questions refined as the run refined them for the student's
+    variant, with `adapter` in the student's place: the rows of refined/{variant}.jsonl."""
+    path = student.results / "datasets" / student.dataset / "refined" / f"{student.variant}.settings.json"
     if not path.exists():
         raise InputError(f"{path}: missing; --variant must be a trained (not PTQ) variant this run refined")
     settings, files = manifest.read(path)
     method = settings.pop("method")
-    files[stage] = str(adapter)
+    files[student.stage] = str(adapter)
     spec = tasks.refiner_spec(method, MethodSettings.from_dict(settings), files)
     output = adapter.parent / "refined.jsonl"
     tasks.refine_variant(spec, files["questions"], files["generator"], output)
     return load_jsonl(output)
 
 
-def raw_analysis(config: dict, results: Path, variant: str, adapter: Path, questions: list[dict],
-                 teacher: dict) -> dict:
-    """DQA accuracy and alpha error before calibration: what the seed does to
-    the student's own probabilities."""
+def raw_analysis(student: RunStudent, adapter: Path, questions: list[dict], teacher: dict) -> dict:
+    """A query-analysis student's DQA accuracy and alpha error before
+    calibration: what the seed does to its own probabilities."""
     from .backend import HFBackend
 
-    settings = TrainingSettings.from_dict(config_module.student_training(config, "query_analysis", variant))
-    backend = HFBackend(results / "models" / config["roles"]["student"], adapters={"query_analysis": str(adapter)},
+    settings = student.training(student.config["seed"])
+    backend = HFBackend(student.base_model, adapters={"query_analysis": str(adapter)},
                         quantization=settings.quantization, precision=settings.precision)
     # one question at a time, as the refiner asks (a batch pads, and moves the last digits)
     analysed = [stages.model_query_analysis(backend, [q])[0] for q in questions]
@@ -78,17 +97,17 @@ def raw_analysis(config: dict, results: Path, variant: str, adapter: Path, quest
             "raw_dqa_alpha_error": metrics.mean(errors)}
 
 
-def seed_row(config: dict, results: Path, dataset: str, stage: str, variant: str, seed: int, work: Path) -> dict:
+def seed_row(student: RunStudent, seed: int, work: Path) -> dict:
     """One seed's figures (COLUMNS[stage]) over the dataset's eval questions."""
-    adapter = train_seed(config, results, stage, variant, seed, work)
-    folder = results / "datasets" / dataset
+    adapter = train_seed(student, seed, work)
+    folder = student.results / "datasets" / student.dataset
     questions = load_jsonl(folder / "data" / "eval.jsonl")
     teacher = tasks.by_id(load_jsonl(folder / "teacher" / "query_analysis" / "eval_labels.jsonl"))
-    refined = tasks.by_id(refined_with(results, dataset, variant, stage, adapter))
+    refined = tasks.by_id(refined_with(student, adapter))
     row = metrics.means([metrics.refinement_metrics(q, refined[q["id"]], teacher.get(q["id"])) for q in questions])
-    if stage == "query_analysis":
-        row.update(raw_analysis(config, results, variant, adapter, questions, teacher))
-    return {"seed": seed, **{column: row[column] for column in COLUMNS[stage]}}
+    if student.stage == "query_analysis":
+        row.update(raw_analysis(student, adapter, questions, teacher))
+    return {"seed": seed, **{column: row[column] for column in COLUMNS[student.stage]}}
 
 
 def spread(rows: list[dict], columns) -> list[str]:
@@ -119,14 +138,14 @@ def main() -> None:
     config = config_module.load(args.config)
     if args.stage not in config["training"]["stages"]:
         raise SystemExit(f"--stage {args.stage}: the config trains {config['training']['stages']} only")
-    results = Path(args.results or config["results"])
     dataset = args.dataset or next(iter(config["datasets"]))
+    student = RunStudent(config, Path(args.results or config["results"]), dataset, args.stage, args.variant)
     columns = COLUMNS[args.stage]
     print(" | ".join(("seed",) + columns))
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for seed in args.seeds:
-            rows.append(seed_row(config, results, dataset, args.stage, args.variant, seed, Path(work)))
+            rows.append(seed_row(student, seed, Path(work)))
             print(" | ".join([str(seed)] + [figure(rows[-1][c]) for c in columns]), flush=True)
     print("\n".join(spread(rows, columns)))
 

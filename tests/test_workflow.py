@@ -250,7 +250,8 @@ def test_the_seed_spread_trains_the_student_the_run_trained(synthetic_run, tmp_p
     config = config_module.load(tmp_path / "config.yaml")
     results = workdir / config["results"]
     assert stage in config["training"]["stages"]
-    row = seed_spread.seed_row(config, results, "encyclopedia", stage, "lora", config["seed"], tmp_path)
+    student = seed_spread.RunStudent(config, results, "encyclopedia", stage, "lora")
+    row = seed_spread.seed_row(student, config["seed"], tmp_path)
     lora = next(r for r in csv.DictReader((results / "summary.csv").open()) if r["variant"] == "lora")
     summarized = [column for column in seed_spread.COLUMNS[stage] if not column.startswith("raw_")]
     for column in summarized:
@@ -259,7 +260,7 @@ def test_the_seed_spread_trains_the_student_the_run_trained(synthetic_run, tmp_p
     if stage == "query_analysis":
         assert 0 <= row["raw_dqa_accuracy"] <= 1 and row["raw_dqa_alpha_error"] >= 0
     else:  # another seed's student is the one that refines: its titles' scores are its own
-        seed_spread.seed_row(config, results, "encyclopedia", stage, "lora", config["seed"] + 1, tmp_path)
+        seed_spread.seed_row(student, config["seed"] + 1, tmp_path)
         scores = [[r["selection_scores"] for r in load_jsonl(path)]
                   for path in sorted(tmp_path.glob(f"{stage}-lora-seed*/refined.jsonl"))]
         assert len(scores) == 2 and scores[0] != scores[1]
